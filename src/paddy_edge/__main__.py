@@ -1,0 +1,3 @@
+from paddy_edge.cli import app
+
+app()

@@ -1,0 +1,167 @@
+"""The typed view of params.yaml: every stage validates the whole file before it does any work."""
+
+from __future__ import annotations
+
+import difflib
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from paddy_edge.errors import UserError
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SampleParams(Section):
+    images_per_class: Annotated[int, Field(ge=5)]
+    test_images: NonNegativeInt
+    width: Annotated[int, Field(ge=32)]
+    height: Annotated[int, Field(ge=32)]
+    seed: int
+
+
+class DataParams(Section):
+    source: Literal["kaggle", "zip", "sample"]
+    competition: str
+    zip_path: str | None = None
+    sample: SampleParams
+
+    @model_validator(mode="after")
+    def _zip_source_needs_a_path(self) -> DataParams:
+        if self.source == "zip" and not self.zip_path:
+            raise ValueError("data.source is 'zip' but data.zip_path is empty: set it to the downloaded zip")
+        return self
+
+
+class PrepareParams(Section):
+    valid_pct: Fraction
+    seed: int
+    max_side: Annotated[int, Field(ge=32)]
+    min_side: PositiveInt
+    max_skipped_pct: Annotated[float, Field(ge=0, le=100)]
+    workers: PositiveInt
+
+
+class TrainParams(Section):
+    arch: str
+    pretrained: bool
+    epochs: PositiveInt
+    freeze_epochs: NonNegativeInt
+    base_lr: Annotated[float, Field(gt=0, lt=1)]
+    batch_size: PositiveInt
+    image_size: Annotated[int, Field(ge=32, le=1024)]
+    augment: bool
+    seed: int
+    num_workers: NonNegativeInt
+
+    @field_validator("arch")
+    @classmethod
+    def _known_timm_model(cls, arch: str) -> str:
+        known = timm_model_names()
+        if arch not in known:
+            close = difflib.get_close_matches(arch, known, n=3, cutoff=0.6)
+            hint = f" Did you mean {', '.join(close)}?" if close else " See timm.list_models()."
+            raise ValueError(f"'{arch}' is not a timm model.{hint}")
+        return arch
+
+
+class ExportParams(Section):
+    onnx_opset: Annotated[int, Field(ge=13, le=21)]
+
+
+class EvaluateParams(Section):
+    batch_size: PositiveInt
+    resample: Literal["nearest", "bilinear", "bicubic"]
+
+
+class BenchParams(Section):
+    rounds: PositiveInt
+    warmup_rounds: NonNegativeInt
+    threads: PositiveInt
+
+
+class GateParams(Section):
+    min_accuracy: Annotated[float, Field(ge=0, le=1)]
+    max_accuracy_drop: Annotated[float, Field(ge=0, le=1)]
+    min_agreement: Annotated[float, Field(ge=0, le=1)]
+    max_latency_ms: Annotated[float, Field(gt=0)]
+    max_model_mb: Annotated[float, Field(gt=0)]
+
+
+class MlflowParams(Section):
+    experiment: Annotated[str, Field(min_length=1)]
+    registered_model: Annotated[str, Field(min_length=1)]
+
+
+class Params(Section):
+    data: DataParams
+    prepare: PrepareParams
+    train: TrainParams
+    export: ExportParams
+    evaluate: EvaluateParams
+    bench: BenchParams
+    gates: GateParams
+    mlflow: MlflowParams
+
+
+@cache
+def timm_model_names() -> tuple[str, ...]:
+    import timm
+
+    return tuple(timm.list_models())
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    lines = [f"{path} is not valid:"]
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling against params.yaml)"
+        elif problem["type"] == "missing":
+            message = "missing key"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} not found: run from the repository root, or pass --params") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise UserError(f"{path} must hold a mapping of sections (data, prepare, train, ...)")
+    return loaded
+
+
+def parse_params(raw: dict[str, Any], source: Path = Path("params.yaml")) -> Params:
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(_describe(exc, source)) from None
+
+
+def load_params(path: Path = Path("params.yaml")) -> Params:
+    return parse_params(read_yaml(path), path)
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Overlay one params mapping on another, section by section (how profiles apply)."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
