@@ -1,0 +1,110 @@
+"""Stage evaluate: accuracy of the eager model, the lite model (mobile interpreter) and ONNX Runtime on the
+validation photos, preprocessed as the app does from the original files; parity of each export with
+eager; per-class precision/recall and a confusion matrix of the lite model (the one the phone runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.progress import track
+
+from paddy_edge import paths, tracking
+from paddy_edge.config import Params
+from paddy_edge.preprocess import load_app_input, softmax
+from paddy_edge.runtimes import FORMATS, runner
+
+PHONE_FORMAT = "lite"
+
+
+def validation_inputs(card: dict, manifest: Path, raw: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    frame = pd.read_csv(manifest)
+    frame = frame[frame["split"] == "valid"]
+    labels = card["labels"]
+    index = {label: i for i, label in enumerate(labels)}
+    inputs = np.stack(
+        [load_app_input(raw / s, card["input"]) for s in track(frame["source"], description="Preprocessing", transient=True)]
+    )
+    return inputs, frame["label"].map(index).to_numpy(), frame["source"].tolist()
+
+
+def probabilities(fmt: str, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    run = runner(fmt)
+    # The phone runs one photo at a time; so does the lite model here, to test exactly that path.
+    step = 1 if fmt == PHONE_FORMAT else batch_size
+    chunks = [run(inputs[i : i + step]) for i in range(0, len(inputs), step)]
+    return softmax(np.concatenate(chunks))
+
+
+def compare(probs: dict[str, np.ndarray], truth: np.ndarray) -> dict:
+    predicted = {fmt: p.argmax(axis=1) for fmt, p in probs.items()}
+    metrics: dict = {"valid_images": len(truth)}
+    metrics["accuracy"] = {fmt: float((pred == truth).mean()) for fmt, pred in predicted.items()}
+    exports = [fmt for fmt in probs if fmt != "eager"]
+    metrics["agreement"] = {fmt: float((predicted[fmt] == predicted["eager"]).mean()) for fmt in exports}
+    metrics["max_abs_prob_diff"] = {fmt: float(np.abs(probs[fmt] - probs["eager"]).max()) for fmt in exports}
+    return metrics
+
+
+def per_class(truth: np.ndarray, predicted: np.ndarray, labels: list[str]) -> dict:
+    from sklearn.metrics import precision_recall_fscore_support
+
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=range(len(labels)), zero_division=0
+    )
+    return {
+        label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
+    }
+
+
+def confusion_png(truth: np.ndarray, predicted: np.ndarray, labels: list[str], target: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    figure, axes = plt.subplots(figsize=(9, 8))
+    ConfusionMatrixDisplay.from_predictions(
+        truth, predicted, labels=range(len(labels)), display_labels=labels, ax=axes, colorbar=False,
+        xticks_rotation=60,
+    )
+    axes.set_title("Lite model on validation photos (phone preprocessing)")
+    figure.tight_layout()
+    figure.savefig(target, dpi=110)
+    plt.close(figure)
+
+
+def evaluate(params: Params) -> dict:
+    card = paths.read_json(paths.MODEL_CARD, "export")
+    inputs, truth, sources = validation_inputs(card, paths.MANIFEST, paths.RAW)
+    probs = {fmt: probabilities(fmt, inputs, params.evaluate.batch_size) for fmt in FORMATS}
+    metrics = compare(probs, truth)
+    labels = card["labels"]
+    phone = probs[PHONE_FORMAT].argmax(axis=1)
+    paths.write_json(paths.EVAL_METRICS, metrics)
+    paths.write_json(paths.PER_CLASS, per_class(truth, phone, labels))
+    predictions = pd.DataFrame({"image": sources, "actual": [labels[i] for i in truth], "predicted": [labels[i] for i in phone]})
+    with paths.atomic_file(paths.PREDICTIONS) as tmp:
+        predictions.to_csv(tmp, index=False)
+    with paths.atomic_file(paths.CONFUSION_PNG) as tmp:
+        confusion_png(truth, phone, labels, tmp)
+    return metrics
+
+
+def main(params: Params) -> None:
+    import mlflow
+
+    with tracking.resume_run(params.mlflow.experiment):
+        metrics = evaluate(params)
+        flat = tracking.flatten({k: v for k, v in metrics.items() if isinstance(v, dict)})
+        mlflow.log_metrics(flat)
+        for label, scores in paths.read_json(paths.PER_CLASS, "evaluate").items():
+            mlflow.log_metrics({f"recall.{label}": scores["recall"], f"precision.{label}": scores["precision"]})
+        for report in (paths.EVAL_METRICS, paths.PER_CLASS, paths.PREDICTIONS, paths.CONFUSION_PNG):
+            mlflow.log_artifact(str(report), "reports")
+    accuracy = ", ".join(f"{fmt} {value:.3f}" for fmt, value in metrics["accuracy"].items())
+    agreement = ", ".join(f"{fmt} {value:.3f}" for fmt, value in metrics["agreement"].items())
+    print(f"Accuracy on {metrics['valid_images']} validation photos: {accuracy}; agreement with eager: {agreement}")

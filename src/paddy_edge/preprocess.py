@@ -1,0 +1,39 @@
+"""Photo -> model input, the way the phone app (pytorch_lite) does it: squish the whole photo to the
+input size, scale to [0, 1], normalize with the model card's mean/std. Evaluation, predict and the
+device check all use this, so the accuracy the pipeline reports is the phone's accuracy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+}
+
+
+def app_input(image: Image.Image, width: int, height: int, mean, std, resample: str = "nearest") -> np.ndarray:
+    """One image as a float32 CHW array."""
+    squished = image.convert("RGB").resize((width, height), RESAMPLE[resample])
+    pixels = np.asarray(squished, dtype=np.float32) / 255.0
+    pixels = (pixels - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+
+def load_app_input(path: Path, card_input: dict) -> np.ndarray:
+    """Read a photo file and preprocess it as the app would, from the model card's `input` section."""
+    with Image.open(path) as image:
+        return app_input(
+            image, card_input["width"], card_input["height"], card_input["mean"], card_input["std"],
+            card_input.get("resample", "nearest"),
+        )
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)

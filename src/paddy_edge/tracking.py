@@ -1,0 +1,117 @@
+"""MLflow: one run per trained model. train opens it; every later stage logs into the same run.
+
+The default store is a local SQLite file (no server); MLFLOW_TRACKING_URI points at a server instead.
+Only params.yaml values, metrics and files are logged: never the environment (it may hold secrets)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from paddy_edge import paths
+from paddy_edge.errors import UserError
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or paths.MLFLOW_DEFAULT_URI
+
+
+def _artifact_root(uri: str) -> str | None:
+    """For a local SQLite store, keep artifacts in `mlartifacts/` beside the database file."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    database = Path(uri.removeprefix("sqlite:///"))
+    return (database.resolve().parent / "mlartifacts").as_uri()
+
+
+def use_experiment(name: str) -> str:
+    import mlflow
+
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        experiment = mlflow.get_experiment_by_name(name)
+        if experiment is None:
+            return mlflow.create_experiment(name, artifact_location=_artifact_root(uri))
+    except Exception as exc:
+        raise UserError(f"cannot reach the MLflow tracking store at {redact(uri)} ({type(exc).__name__}: {exc})") from None
+    return experiment.experiment_id
+
+
+def redact(uri: str) -> str:
+    """A tracking URI may carry a password (https://user:pass@host): never print it."""
+    parsed = urlparse(uri)
+    if parsed.password:
+        return uri.replace(parsed.password, "***")
+    return uri
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def git_commit() -> str:
+    if os.environ.get("PADDY_EDGE_GIT_COMMIT"):
+        return os.environ["PADDY_EDGE_GIT_COMMIT"]
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    names = ("torch", "torchvision", "timm", "fastai", "onnx", "onnxruntime", "mlflow", "dvc")
+    tags = {f"version.{name}": version(name) for name in names}
+    tags["version.python"] = platform.python_version()
+    return tags
+
+
+@contextmanager
+def new_run(experiment: str, run_name: str) -> Iterator[Any]:
+    """Start the pipeline's run; it ends FAILED if the block raises."""
+    import mlflow
+
+    experiment_id = use_experiment(experiment)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        mlflow.set_tags({"git.commit": git_commit(), **library_versions()})
+        yield run
+
+
+def run_id_from_train() -> str:
+    info = paths.read_json(paths.RUN_INFO, "train")
+    return info["run_id"]
+
+
+@contextmanager
+def resume_run(experiment: str) -> Iterator[Any]:
+    """Reopen the run that train started, so this stage's metrics land beside the training's."""
+    import mlflow
+
+    use_experiment(experiment)
+    run_id = run_id_from_train()
+    try:
+        mlflow.get_run(run_id)
+    except Exception:
+        raise UserError(
+            f"MLflow run {run_id} (from {paths.RUN_INFO}) is not in {redact(tracking_uri())}: "
+            "point MLFLOW_TRACKING_URI at the store train used, or rerun `dvc repro -f train`"
+        ) from None
+    with mlflow.start_run(run_id=run_id) as run:
+        yield run
