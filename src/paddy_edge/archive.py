@@ -88,6 +88,8 @@ def check_layout(root: Path) -> None:
     header = csv.open().readline().strip().split(",")
     missing = [c for c in TRAIN_CSV_COLUMNS if c not in header]
     if missing:
-        raise UserError(f"{csv} lacks the column(s) {', '.join(missing)} (expected {','.join(TRAIN_CSV_COLUMNS)})")
+        raise UserError(
+            f"{csv} lacks the column(s) {', '.join(missing)} (expected {','.join(TRAIN_CSV_COLUMNS)})"
+        )
     if not (root / "train_images").is_dir():
         raise UserError(f"{root / 'train_images'} is missing: the data is not in the Kaggle layout")

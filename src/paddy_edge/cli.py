@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from paddy_edge import paths
-from paddy_edge.config import Params, load_params
+from paddy_edge.config import load_params
 from paddy_edge.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -37,17 +37,13 @@ def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _params(path: Path) -> Params:
-    return load_params(path)
-
-
 @app.command()
 @reports_user_errors
 def fetch(params: ParamsOption = paths.PARAMS) -> None:
     """Get the competition zip (Kaggle, a local zip, or generated samples) and extract it to data/raw."""
     from paddy_edge.fetch import fetch as run
 
-    run(_params(params).data)
+    run(load_params(params).data)
 
 
 @app.command()
@@ -56,7 +52,7 @@ def prepare(params: ParamsOption = paths.PARAMS) -> None:
     """Check and resize the images, split train/valid, write labels.txt and the data report."""
     from paddy_edge.prepare import prepare as run
 
-    run(_params(params).prepare)
+    run(load_params(params).prepare)
 
 
 @app.command()
@@ -65,7 +61,7 @@ def train(params: ParamsOption = paths.PARAMS) -> None:
     """Fine-tune the timm model with fastai; start the MLflow run the later stages log into."""
     from paddy_edge.train import main
 
-    main(_params(params), params)
+    main(load_params(params), params)
 
 
 @app.command()
@@ -74,7 +70,7 @@ def export(params: ParamsOption = paths.PARAMS) -> None:
     """Export the lite TorchScript model (.ptl), ONNX, labels.txt and model_card.json."""
     from paddy_edge.export import main
 
-    main(_params(params))
+    main(load_params(params))
 
 
 @app.command()
@@ -83,7 +79,7 @@ def evaluate(params: ParamsOption = paths.PARAMS) -> None:
     """Accuracy and parity of eager, lite and ONNX Runtime on photos preprocessed as the app does."""
     from paddy_edge.evaluate import main
 
-    main(_params(params))
+    main(load_params(params))
 
 
 @app.command()
@@ -92,7 +88,7 @@ def bench(params: ParamsOption = paths.PARAMS) -> None:
     """Batch-1 latency of each format with pytest-benchmark, plus file sizes."""
     from paddy_edge.bench import main
 
-    main(_params(params))
+    main(load_params(params))
 
 
 @app.command()
@@ -101,7 +97,7 @@ def gate(params: ParamsOption = paths.PARAMS) -> None:
     """Check accuracy, parity, latency and size against params `gates:`; register the model if it passes."""
     from paddy_edge.gate import main
 
-    if not main(_params(params)):
+    if not main(load_params(params)):
         raise typer.Exit(1)
 
 
@@ -109,7 +105,9 @@ def gate(params: ParamsOption = paths.PARAMS) -> None:
 @reports_user_errors
 def predict(
     images: Annotated[list[Path], typer.Argument(help="Image files to classify.")],
-    model_dir: Annotated[Path, typer.Option(help="Folder with model.ptl and model_card.json.")] = paths.EXPORTED,
+    model_dir: Annotated[
+        Path, typer.Option(help="Folder with model.ptl and model_card.json.")
+    ] = paths.EXPORTED,
     top_k: Annotated[int, typer.Option(min=1, help="How many labels to show per image.")] = 3,
 ) -> None:
     """Classify image files with the exported lite model, as the phone would."""
@@ -122,8 +120,12 @@ def predict(
 @app.command()
 @reports_user_errors
 def smoke(
-    workspace: Annotated[Path, typer.Option(help="Where the smoke copy of the project lives.")] = Path(".smoke"),
-    profile: Annotated[Path, typer.Option(help="Params overlay for the smoke run.")] = Path("profiles/smoke.yaml"),
+    workspace: Annotated[Path, typer.Option(help="Where the smoke copy of the project lives.")] = Path(
+        ".smoke"
+    ),
+    profile: Annotated[Path, typer.Option(help="Params overlay for the smoke run.")] = Path(
+        "profiles/smoke.yaml"
+    ),
 ) -> None:
     """Run the whole dvc.yaml offline on sample data, in a copy of the project (tracked files untouched)."""
     from paddy_edge.smoke import run_smoke

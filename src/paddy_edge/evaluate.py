@@ -24,7 +24,10 @@ def validation_inputs(card: dict, manifest: Path, raw: Path) -> tuple[np.ndarray
     labels = card["labels"]
     index = {label: i for i, label in enumerate(labels)}
     inputs = np.stack(
-        [load_app_input(raw / s, card["input"]) for s in track(frame["source"], description="Preprocessing", transient=True)]
+        [
+            load_app_input(raw / s, card["input"])
+            for s in track(frame["source"], description="Preprocessing", transient=True)
+        ]
     )
     return inputs, frame["label"].map(index).to_numpy(), frame["source"].tolist()
 
@@ -68,7 +71,12 @@ def confusion_png(truth: np.ndarray, predicted: np.ndarray, labels: list[str], t
 
     figure, axes = plt.subplots(figsize=(9, 8))
     ConfusionMatrixDisplay.from_predictions(
-        truth, predicted, labels=range(len(labels)), display_labels=labels, ax=axes, colorbar=False,
+        truth,
+        predicted,
+        labels=range(len(labels)),
+        display_labels=labels,
+        ax=axes,
+        colorbar=False,
         xticks_rotation=60,
     )
     axes.set_title("Lite model on validation photos (phone preprocessing)")
@@ -86,7 +94,9 @@ def evaluate(params: Params) -> dict:
     phone = probs[PHONE_FORMAT].argmax(axis=1)
     paths.write_json(paths.EVAL_METRICS, metrics)
     paths.write_json(paths.PER_CLASS, per_class(truth, phone, labels))
-    predictions = pd.DataFrame({"image": sources, "actual": [labels[i] for i in truth], "predicted": [labels[i] for i in phone]})
+    predictions = pd.DataFrame(
+        {"image": sources, "actual": [labels[i] for i in truth], "predicted": [labels[i] for i in phone]}
+    )
     with paths.atomic_file(paths.PREDICTIONS) as tmp:
         predictions.to_csv(tmp, index=False)
     with paths.atomic_file(paths.CONFUSION_PNG) as tmp:
@@ -102,9 +112,14 @@ def main(params: Params) -> None:
         flat = tracking.flatten({k: v for k, v in metrics.items() if isinstance(v, dict)})
         mlflow.log_metrics(flat)
         for label, scores in paths.read_json(paths.PER_CLASS, "evaluate").items():
-            mlflow.log_metrics({f"recall.{label}": scores["recall"], f"precision.{label}": scores["precision"]})
+            mlflow.log_metrics(
+                {f"recall.{label}": scores["recall"], f"precision.{label}": scores["precision"]}
+            )
         for report in (paths.EVAL_METRICS, paths.PER_CLASS, paths.PREDICTIONS, paths.CONFUSION_PNG):
             mlflow.log_artifact(str(report), "reports")
     accuracy = ", ".join(f"{fmt} {value:.3f}" for fmt, value in metrics["accuracy"].items())
     agreement = ", ".join(f"{fmt} {value:.3f}" for fmt, value in metrics["agreement"].items())
-    print(f"Accuracy on {metrics['valid_images']} validation photos: {accuracy}; agreement with eager: {agreement}")
+    print(
+        f"Accuracy on {metrics['valid_images']} validation photos: {accuracy}; "
+        f"agreement with eager: {agreement}"
+    )

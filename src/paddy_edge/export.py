@@ -74,10 +74,14 @@ def export_onnx(network: torch.nn.Module, example: torch.Tensor, target: Path, o
     import onnx
 
     torch.onnx.export(
-        network, (example,), str(target),
-        input_names=["input"], output_names=["logits"],
+        network,
+        (example,),
+        str(target),
+        input_names=["input"],
+        output_names=["logits"],
         dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-        opset_version=opset, dynamo=False,  # the TorchScript exporter writes one self-contained file
+        opset_version=opset,
+        dynamo=False,  # the TorchScript exporter writes one self-contained file
     )
     onnx.checker.check_model(str(target), full_check=True)
 
@@ -122,7 +126,11 @@ def main(params: Params) -> None:
             card = export(params, staging, run.info.run_id)
         mlflow.log_artifacts(str(paths.EXPORTED), "model")
         mlflow.log_params({"export.mobile_optimized": card["mobile_optimized"]})
-        mlflow.log_metrics({"size_mb.lite": card["files"]["model.ptl"]["bytes"] / 1e6,
-                            "size_mb.onnx": card["files"]["model.onnx"]["bytes"] / 1e6})
+        mlflow.log_metrics(
+            {
+                "size_mb.lite": card["files"]["model.ptl"]["bytes"] / 1e6,
+                "size_mb.onnx": card["files"]["model.onnx"]["bytes"] / 1e6,
+            }
+        )
     sizes = ", ".join(f"{name} {info['bytes'] / 1e6:.2f} MB" for name, info in card["files"].items())
     print(f"Exported to {paths.EXPORTED}: {sizes}; mobile_optimized={card['mobile_optimized']}")

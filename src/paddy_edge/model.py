@@ -59,7 +59,9 @@ def save_weights(network: torch.nn.Module, path: Path) -> None:
     save_file(state, str(path))
 
 
-def load_trained(weights: Path = paths.WEIGHTS, spec_path: Path = paths.VOCAB) -> tuple[torch.nn.Module, ModelSpec]:
+def load_trained(
+    weights: Path = paths.WEIGHTS, spec_path: Path = paths.VOCAB
+) -> tuple[torch.nn.Module, ModelSpec]:
     """The trained network in eval mode on the CPU, and its spec."""
     paths.raise_missing(weights, "train")
     spec = ModelSpec.load(spec_path)

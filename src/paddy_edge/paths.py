@@ -108,4 +108,6 @@ def read_json(path: Path, made_by: str) -> Any:
 
 def raise_missing(path: Path, made_by: str) -> None:
     if not path.exists():
-        raise UserError(f"{path} is missing: it is written by the '{made_by}' stage; run `dvc repro {made_by}`")
+        raise UserError(
+            f"{path} is missing: it is written by the '{made_by}' stage; run `dvc repro {made_by}`"
+        )

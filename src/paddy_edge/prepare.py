@@ -88,7 +88,9 @@ def find_candidates(raw: Path) -> tuple[list[Candidate], list[Outcome], list[str
             elif expected is None:
                 skipped.append(Outcome(candidate, "not listed in train.csv"))
             elif expected != folder.name:
-                skipped.append(Outcome(candidate, f"train.csv says '{expected}', folder says '{folder.name}'"))
+                skipped.append(
+                    Outcome(candidate, f"train.csv says '{expected}', folder says '{folder.name}'")
+                )
             else:
                 candidates.append(candidate)
     return candidates, skipped, labels
@@ -108,7 +110,9 @@ def split(frame: pd.DataFrame, valid_pct: float, seed: int) -> pd.Series:
     too_few = too_few[too_few < 2]
     if not too_few.empty:
         raise UserError(f"class(es) {', '.join(too_few.index)} have fewer than 2 usable images: cannot split")
-    _, valid_index = train_test_split(frame.index, test_size=valid_pct, random_state=seed, stratify=frame["label"])
+    _, valid_index = train_test_split(
+        frame.index, test_size=valid_pct, random_state=seed, stratify=frame["label"]
+    )
     return pd.Series("train", index=frame.index).mask(frame.index.isin(valid_index), "valid")
 
 
@@ -139,20 +143,29 @@ def prepare(params: PrepareParams, raw: Path = paths.RAW, out: Path = paths.PREP
         frame.to_csv(staging / "manifest.csv", index=False)
         (staging / "labels.txt").write_text("\n".join(labels))
         pd.DataFrame(
-            [(str(o.candidate.source.relative_to(raw)), o.problem) for o in skipped], columns=["file", "reason"]
+            [(str(o.candidate.source.relative_to(raw)), o.problem) for o in skipped],
+            columns=["file", "reason"],
         ).to_csv(staging / "skipped.csv", index=False)
         counts = frame.groupby(["label", "split"]).size().unstack(fill_value=0)
         report["per_class"] = {
-            label: {"train": int(counts.loc[label].get("train", 0)), "valid": int(counts.loc[label].get("valid", 0))}
+            label: {
+                "train": int(counts.loc[label].get("train", 0)),
+                "valid": int(counts.loc[label].get("valid", 0)),
+            }
             for label in labels
         }
-        report["train"], report["valid"] = int((frame.split == "train").sum()), int((frame.split == "valid").sum())
+        report["train"], report["valid"] = (
+            int((frame.split == "train").sum()),
+            int((frame.split == "valid").sum()),
+        )
     paths.write_json(paths.DATA_REPORT, report)
     print_report(report, skipped)
     return report
 
 
-def _report(kept: list[Outcome], skipped: list[Outcome], labels: list[str], raw: Path, params: PrepareParams) -> dict:
+def _report(
+    kept: list[Outcome], skipped: list[Outcome], labels: list[str], raw: Path, params: PrepareParams
+) -> dict:
     total = len(kept) + len(skipped)
     kept_per_class = Counter(o.candidate.label for o in kept)
     empty = [label for label in labels if kept_per_class[label] == 0]

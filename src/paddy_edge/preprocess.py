@@ -16,7 +16,9 @@ RESAMPLE = {
 }
 
 
-def app_input(image: Image.Image, width: int, height: int, mean, std, resample: str = "nearest") -> np.ndarray:
+def app_input(
+    image: Image.Image, width: int, height: int, mean, std, resample: str = "nearest"
+) -> np.ndarray:
     """One image as a float32 CHW array."""
     squished = image.convert("RGB").resize((width, height), RESAMPLE[resample])
     pixels = np.asarray(squished, dtype=np.float32) / 255.0
@@ -28,7 +30,11 @@ def load_app_input(path: Path, card_input: dict) -> np.ndarray:
     """Read a photo file and preprocess it as the app would, from the model card's `input` section."""
     with Image.open(path) as image:
         return app_input(
-            image, card_input["width"], card_input["height"], card_input["mean"], card_input["std"],
+            image,
+            card_input["width"],
+            card_input["height"],
+            card_input["mean"],
+            card_input["std"],
             card_input.get("resample", "nearest"),
         )
 

@@ -58,7 +58,9 @@ def _draw_leaves(rng: np.random.Generator, width: int, height: int, healthy: boo
     return image
 
 
-def _draw_lesions(image: Image.Image, rng: np.random.Generator, colour: tuple[int, int, int], shape: str) -> None:
+def _draw_lesions(
+    image: Image.Image, rng: np.random.Generator, colour: tuple[int, int, int], shape: str
+) -> None:
     width, height = image.size
     draw = ImageDraw.Draw(image)
     for _ in range(int(rng.integers(5, 10))):

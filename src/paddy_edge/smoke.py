@@ -29,10 +29,15 @@ def project_files(root: Path) -> list[str]:
     try:
         listing = subprocess.run(
             ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-            cwd=root, check=True, capture_output=True, text=True,
+            cwd=root,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise UserError(f"cannot list the project's files with git in {root} ({exc}): run from a clone") from None
+        raise UserError(
+            f"cannot list the project's files with git in {root} ({exc}): run from a clone"
+        ) from None
     names = [n for n in listing.split("\0") if n]
     return [n for n in names if n not in EXCLUDED_FILES and not n.startswith(EXCLUDED_PREFIXES)]
 

@@ -40,7 +40,9 @@ def use_experiment(name: str) -> str:
         if experiment is None:
             return mlflow.create_experiment(name, artifact_location=_artifact_root(uri))
     except Exception as exc:
-        raise UserError(f"cannot reach the MLflow tracking store at {redact(uri)} ({type(exc).__name__}: {exc})") from None
+        raise UserError(
+            f"cannot reach the MLflow tracking store at {redact(uri)} ({type(exc).__name__}: {exc})"
+        ) from None
     return experiment.experiment_id
 
 

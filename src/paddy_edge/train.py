@@ -22,7 +22,14 @@ HISTORY_COLUMNS = ("epoch", "train_loss", "valid_loss", "accuracy")
 
 def dataloaders(params: TrainParams, prepared: Path, labels: list[str], mean, std):
     from fastai.vision.all import (
-        CategoryBlock, ColReader, ColSplitter, DataBlock, ImageBlock, Normalize, Resize, ResizeMethod,
+        CategoryBlock,
+        ColReader,
+        ColSplitter,
+        DataBlock,
+        ImageBlock,
+        Normalize,
+        Resize,
+        ResizeMethod,
         aug_transforms,
     )
 
@@ -60,7 +67,9 @@ def _epoch_logger(history_path: Path):
                 csv.writer(handle).writerow(row.values())
             mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=self.done)
             if not sys.stdout.isatty():
-                print(f"epoch {self.done}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"))
+                print(
+                    f"epoch {self.done}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k != "epoch")
+                )
             self.done += 1
 
     return EpochLogger()
@@ -71,7 +80,9 @@ def learner(params: TrainParams, dls):
     from fastai.vision.learner import vision_learner
 
     try:
-        learn = vision_learner(dls, params.arch, pretrained=params.pretrained, normalize=False, metrics=accuracy)
+        learn = vision_learner(
+            dls, params.arch, pretrained=params.pretrained, normalize=False, metrics=accuracy
+        )
     except Exception as exc:
         if not params.pretrained:
             raise
@@ -123,8 +134,14 @@ def main(params: Params, params_path: Path = paths.PARAMS) -> None:
         mlflow.log_artifact(str(paths.DATA_REPORT), "reports")
         with paths.atomic_dir(paths.TRAINED) as staging:
             spec, metrics = train(params.train, paths.PREPARED, staging, paths.TRAIN_HISTORY)
-            paths.write_json(staging / paths.RUN_INFO.name, {"run_id": run.info.run_id, "experiment": params.mlflow.experiment})
+            paths.write_json(
+                staging / paths.RUN_INFO.name,
+                {"run_id": run.info.run_id, "experiment": params.mlflow.experiment},
+            )
         mlflow.log_artifact(str(paths.TRAIN_HISTORY), "reports")
         mlflow.log_artifact(str(paths.VOCAB), "model")
         paths.write_json(paths.TRAIN_METRICS, metrics)
-        print(f"Trained {spec.arch}: valid accuracy {metrics['valid_accuracy']:.3f} (MLflow run {run.info.run_id})")
+        print(
+            f"Trained {spec.arch}: valid accuracy {metrics['valid_accuracy']:.3f} "
+            f"(MLflow run {run.info.run_id})"
+        )

@@ -1,0 +1,41 @@
+# paddy-edge: `make` lists the targets. Everything runs from .venv, which `make setup` builds.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# dvc.yaml runs `python -m paddy_edge ...`: make that the venv's python.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help setup repro smoke test lint ui clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(VENV)/.installed ## Create .venv and install the pinned dependencies (once; again when they change)
+
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	touch $@
+
+repro: setup ## The real pipeline: Kaggle data -> gated model (needs Kaggle credentials, see README)
+	dvc repro
+
+smoke: setup ## The whole pipeline offline on generated sample data, in .smoke/ (tracked files untouched)
+	python -m paddy_edge smoke
+
+test: setup ## Run the tests (data, code, model, and a real dvc repro in a temporary copy)
+	python -m pytest
+
+lint: setup ## ruff check and format check
+	ruff check src tests benchmarks
+	ruff format --check src tests benchmarks
+
+ui: setup ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
+	mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+clean: ## Remove the smoke workspace and caches (keeps .venv, data, models and mlflow.db)
+	rm -rf .smoke .pytest_cache .ruff_cache .benchmarks

@@ -1,0 +1,124 @@
+"""Stage gate: hold the metrics to params `gates:`. Print a table of every check; fail the stage (and so
+`dvc repro` and CI) if any check fails. A passing model is registered in MLflow with the alias
+`candidate`, and becomes `champion` only if it also beats the current champion's accuracy."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from rich.console import Console
+from rich.table import Table
+
+from paddy_edge import paths, tracking
+from paddy_edge.config import GateParams, Params
+
+ACCURACY_METRIC = "accuracy.lite"  # the phone's model, on phone-preprocessed photos
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    value: float
+    op: str  # ">=" or "<="
+    threshold: float
+
+    @property
+    def passed(self) -> bool:
+        return self.value >= self.threshold if self.op == ">=" else self.value <= self.threshold
+
+
+def checks(gates: GateParams, evaluation: dict, bench: dict) -> list[Check]:
+    accuracy, agreement = evaluation["accuracy"], evaluation["agreement"]
+    result = [Check("accuracy (lite)", accuracy["lite"], ">=", gates.min_accuracy)]
+    for fmt in agreement:
+        result.append(
+            Check(
+                f"accuracy drop ({fmt} vs eager)",
+                accuracy["eager"] - accuracy[fmt],
+                "<=",
+                gates.max_accuracy_drop,
+            )
+        )
+        result.append(Check(f"top-1 agreement ({fmt} vs eager)", agreement[fmt], ">=", gates.min_agreement))
+    result.append(
+        Check("median latency ms (lite, batch 1)", bench["lite"]["median_ms"], "<=", gates.max_latency_ms)
+    )
+    result.append(Check("model size MB (model.ptl)", bench["lite"]["size_mb"], "<=", gates.max_model_mb))
+    return result
+
+
+def render(results: list[Check]) -> Table:
+    table = Table(title="Gates")
+    for column in ("check", "value", "threshold", "result"):
+        table.add_column(column, justify="left" if column == "check" else "right")
+    for check in results:
+        verdict = "[green]pass[/]" if check.passed else "[bold red]FAIL[/]"
+        table.add_row(check.name, f"{check.value:.4g}", f"{check.op} {check.threshold:g}", verdict)
+    return table
+
+
+def register(name: str, run_id: str, artifact_uri: str, accuracy: float) -> dict:
+    """Register the run's model folder as a new version; alias it candidate, and champion if it is better."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description="paddy-edge phone model (model.ptl + model card)")
+    version = client.create_model_version(name, source=f"{artifact_uri}/model", run_id=run_id)
+    client.set_registered_model_alias(name, "candidate", version.version)
+    try:
+        champion = client.get_model_version_by_alias(name, "champion")
+        best = client.get_run(champion.run_id).data.metrics.get(ACCURACY_METRIC, float("-inf"))
+    except MlflowException:
+        champion, best = None, float("-inf")
+    promoted = accuracy > best
+    if promoted:
+        client.set_registered_model_alias(name, "champion", version.version)
+    return {
+        "registered_model": name,
+        "version": int(version.version),
+        "aliases": ["candidate", "champion"] if promoted else ["candidate"],
+        "previous_champion": None if champion is None else int(champion.version),
+    }
+
+
+def main(params: Params) -> bool:
+    import mlflow
+
+    evaluation = paths.read_json(paths.EVAL_METRICS, "evaluate")
+    bench = paths.read_json(paths.BENCH_SUMMARY, "bench")
+    results = checks(params.gates, evaluation, bench)
+    passed = all(check.passed for check in results)
+    report: dict = {"passed": passed, "checks": [asdict(c) | {"passed": c.passed} for c in results]}
+    console = Console()
+    console.print(render(results))
+    with tracking.resume_run(params.mlflow.experiment) as run:
+        mlflow.log_metrics(
+            {"gate.passed": float(passed), "gate.failed_checks": float(sum(not c.passed for c in results))}
+        )
+        mlflow.set_tag("gate", "passed" if passed else "failed")
+        if passed:
+            report["registry"] = register(
+                params.mlflow.registered_model,
+                run.info.run_id,
+                run.info.artifact_uri,
+                evaluation["accuracy"]["lite"],
+            )
+        paths.write_json(paths.GATE_REPORT, report)
+        mlflow.log_artifact(str(paths.GATE_REPORT), "reports")
+        if not passed:
+            mlflow.end_run(status="FAILED")
+    if passed:
+        registry = report["registry"]
+        console.print(
+            f"All gates passed. Registered {registry['registered_model']} v{registry['version']} "
+            f"as {' and '.join(registry['aliases'])}."
+        )
+    else:
+        console.print(
+            f"[bold red]{sum(not c.passed for c in results)} gate(s) failed[/]: the model is not registered."
+        )
+    return passed
