@@ -1,0 +1,80 @@
+"""Shared fixtures. Test configurations are tiny overlays on the real params.yaml (one place for config).
+
+The `pipeline` fixture runs the real `dvc repro` of the shipped smoke profile once per session, in a
+temporary copy of the repository with its own SQLite MLflow store; the model and pipeline tests read it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from paddy_edge.config import Params, SampleParams, deep_merge, parse_params, read_yaml
+from paddy_edge.smoke import build_workspace, workspace_env
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Put into the pipeline's environment to prove that no stage logs or prints the environment.
+FAKE_SECRET = "fake-kaggle-key-never-logged-42"
+
+# Fewer benchmark rounds than the smoke profile: tests check behaviour, the bench stage measures.
+TEST_OVERLAY: dict[str, Any] = {"bench": {"rounds": 5, "warmup_rounds": 1}}
+
+
+def params_with(overlay: dict[str, Any] | None = None) -> Params:
+    """The repository's params.yaml with an overlay, validated."""
+    return parse_params(deep_merge(read_yaml(ROOT / "params.yaml"), overlay or {}))
+
+
+@pytest.fixture
+def tiny_sample() -> SampleParams:
+    return SampleParams(images_per_class=6, test_images=3, width=48, height=64, seed=7)
+
+
+@dataclass
+class Pipeline:
+    workspace: Path
+    env: dict[str, str]
+    tracking_uri: str
+    first_run: subprocess.CompletedProcess
+
+    def run(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*args], cwd=cwd or self.workspace, env=self.env, capture_output=True, text=True
+        )
+
+    def dvc(self, *args: str) -> subprocess.CompletedProcess:
+        return self.run(sys.executable, "-m", "dvc", *args)
+
+    def stage(self, name: str) -> subprocess.CompletedProcess:
+        return self.run(sys.executable, "-m", "paddy_edge", name)
+
+    def clone(self, target: Path) -> Pipeline:
+        """A copy of the finished workspace with its own, empty MLflow store (for tests that break things)."""
+        ignore = shutil.ignore_patterns("cache", "tmp", "mlflow.db", "mlartifacts")
+        shutil.copytree(self.workspace, target, ignore=ignore)
+        env = workspace_env(ROOT, target)
+        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{target / 'mlflow.db'}"
+        return Pipeline(target, env, env["MLFLOW_TRACKING_URI"], self.first_run)
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    workspace = tmp_path_factory.mktemp("repo")
+    overlay = deep_merge(read_yaml(ROOT / "profiles/smoke.yaml"), TEST_OVERLAY)
+    build_workspace(ROOT, workspace, overlay)
+    env = workspace_env(ROOT, workspace)
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{workspace / 'mlflow.db'}"
+    env.pop("KAGGLE_API_TOKEN", None)
+    env["KAGGLE_KEY"] = FAKE_SECRET
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", "repro"], cwd=workspace, env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        pytest.fail(f"dvc repro failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
+    return Pipeline(workspace, env, env["MLFLOW_TRACKING_URI"], result)

@@ -1,0 +1,77 @@
+"""params.yaml validation: every mistake is named by its key before any work starts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from paddy_edge.config import load_params, read_yaml
+from paddy_edge.errors import UserError
+
+from ..conftest import ROOT, params_with
+
+
+def test_shipped_params_are_valid_and_describe_the_real_run() -> None:
+    params = load_params(ROOT / "params.yaml")
+    assert params.data.source == "kaggle"
+    assert params.data.competition == "paddy-disease-classification"
+    assert params.train.arch == "edgenext_xx_small"
+    assert params.train.pretrained is True
+
+
+def test_smoke_profile_overlays_to_valid_offline_params() -> None:
+    params = params_with(read_yaml(ROOT / "profiles/smoke.yaml"))
+    assert params.data.source == "sample"
+    assert params.train.pretrained is False
+
+
+@pytest.mark.parametrize(
+    ("overlay", "key", "words"),
+    [
+        ({"train": {"epochs": "five"}}, "train.epochs", "integer"),
+        ({"train": {"epochs": -1}}, "train.epochs", "greater than 0"),
+        ({"train": {"epoch": 3}}, "train.epoch", "unknown key"),
+        ({"prepare": {"valid_pct": 1.5}}, "prepare.valid_pct", "less than 1"),
+        ({"data": {"source": "s3"}}, "data.source", "'kaggle', 'zip' or 'sample'"),
+        ({"data": {"source": "zip"}}, "data", "data.zip_path is empty"),
+        ({"gates": {"min_accuracy": 2}}, "gates.min_accuracy", "less than or equal to 1"),
+    ],
+)
+def test_a_bad_value_is_named_by_its_key(overlay: dict, key: str, words: str) -> None:
+    with pytest.raises(UserError) as raised:
+        params_with(overlay)
+    message = str(raised.value)
+    assert f"  {key}: " in message
+    assert words in message
+
+
+def test_an_unknown_timm_model_suggests_close_names() -> None:
+    with pytest.raises(UserError) as raised:
+        params_with({"train": {"arch": "edgenext_xx_smal"}})
+    assert "train.arch" in str(raised.value)
+    assert "Did you mean edgenext_xx_small" in str(raised.value)
+
+
+def test_the_cli_reports_bad_params_in_one_message_without_traceback(tmp_path) -> None:
+    raw = read_yaml(ROOT / "params.yaml")
+    raw["prepare"]["seed"] = "not a number"
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    result = subprocess.run(
+        [sys.executable, "-m", "paddy_edge", "prepare", "--params", str(bad)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "prepare.seed" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "data").exists(), "nothing is written when params are invalid"
+
+
+def test_a_missing_params_file_says_where_to_run_from(tmp_path) -> None:
+    with pytest.raises(UserError, match="run from the repository root"):
+        load_params(tmp_path / "params.yaml")

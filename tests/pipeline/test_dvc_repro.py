@@ -1,0 +1,49 @@
+"""A real `dvc repro` of dvc.yaml with the shipped smoke profile, in a temporary copy of the repository."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from ..conftest import Pipeline
+
+STAGES = ("fetch", "prepare", "train", "export", "evaluate", "bench", "gate")
+
+
+def test_every_stage_ran_and_the_gates_passed(pipeline: Pipeline) -> None:
+    output = pipeline.first_run.stdout
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in output
+    assert "All gates passed" in output
+    gate = json.loads((pipeline.workspace / "reports/gate.json").read_text())
+    assert gate["passed"] is True and all(check["passed"] for check in gate["checks"])
+    lock = yaml.safe_load((pipeline.workspace / "dvc.lock").read_text())
+    assert set(lock["stages"]) == set(STAGES)
+
+
+def test_a_second_repro_does_nothing_and_says_so(pipeline: Pipeline) -> None:
+    again = pipeline.dvc("repro")
+    assert again.returncode == 0, again.stderr
+    assert "Running stage" not in again.stdout
+    assert "Data and pipelines are up to date." in again.stdout
+
+
+def test_changing_only_a_gate_threshold_reruns_only_the_gate(pipeline: Pipeline) -> None:
+    params_file = pipeline.workspace / "params.yaml"
+    original = params_file.read_text()
+    params = yaml.safe_load(original)
+    params["gates"]["min_agreement"] = 0.85
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        status = pipeline.dvc("status")
+        assert "gate:" in status.stdout and "train:" not in status.stdout
+        rerun = pipeline.dvc("repro")
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        ran = [stage for stage in STAGES if f"Running stage '{stage}'" in rerun.stdout]
+        assert ran == ["gate"]
+        # The same model registered again: a new candidate, but not a new champion (it is not better).
+        registry = json.loads((pipeline.workspace / "reports/gate.json").read_text())["registry"]
+        assert registry["aliases"] == ["candidate"] and registry["previous_champion"] == 1
+    finally:
+        params_file.write_text(original)
