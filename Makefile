@@ -8,7 +8,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 # dvc.yaml runs `python -m paddy_edge ...`: make that the venv's python.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup repro smoke test lint ui clean
+.PHONY: help setup repro smoke test lint ui clean device-setup device-check app-assets
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +33,24 @@ test: setup ## Run the tests (data, code, model, and a real dvc repro in a tempo
 lint: setup ## ruff check and format check
 	ruff check src tests benchmarks
 	ruff format --check src tests benchmarks
+
+DEVICE_VENV ?= .venv-device
+# The pipeline outputs to check: the real run's when there is one, else the smoke run's.
+MODEL_ROOT ?= $(if $(wildcard models/export/model.ptl),.,.smoke)
+
+device-setup: $(DEVICE_VENV)/.installed ## Create .venv-device with torch 2.1.0, the app's runtime (about 4.8 GB)
+
+$(DEVICE_VENV)/.installed: requirements/device.txt
+	test -x $(DEVICE_VENV)/bin/python || $(PYTHON) -m venv $(DEVICE_VENV)
+	$(DEVICE_VENV)/bin/python -m pip install --quiet --upgrade "pip==26.3"
+	$(DEVICE_VENV)/bin/python -m pip install --quiet -r requirements/device.txt
+	touch $@
+
+device-check: device-setup ## Run model.ptl in torch 2.1.0 as the app does; require the pipeline's answers
+	PYTHONPATH=src $(DEVICE_VENV)/bin/python -m paddy_edge.device_check --root $(MODEL_ROOT) $(DEVICE_CHECK_ARGS)
+
+app-assets: setup ## Copy the exported model into flutter_app/assets (after checking it)
+	python -m paddy_edge app-assets --from $(MODEL_ROOT)/models/export
 
 ui: setup ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 	mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

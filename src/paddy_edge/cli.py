@@ -131,3 +131,23 @@ def smoke(
     from paddy_edge.smoke import run_smoke
 
     sys.exit(run_smoke(Path.cwd(), workspace, profile))
+
+
+@app.command("app-assets")
+@reports_user_errors
+def app_assets(
+    export_dir: Annotated[Path, typer.Option("--from", help="The export stage's folder.")] = paths.EXPORTED,
+    app_dir: Annotated[Path, typer.Option("--app", help="The Flutter app.")] = Path("flutter_app"),
+    placeholder: Annotated[
+        bool, typer.Option("--placeholder", help="Write the untrained placeholder instead.")
+    ] = False,
+) -> None:
+    """Check the exported model bundle and copy it into the Flutter app's assets."""
+    from paddy_edge.app_assets import install, write_placeholder
+
+    card = write_placeholder(app_dir) if placeholder else install(export_dir, app_dir)
+    kind = "placeholder (untrained)" if card["placeholder"] else f"model {card['name']}"
+    print(
+        f"Installed the {kind} into {app_dir}/assets: {card['num_classes']} classes, "
+        f"{card['input']['width']}x{card['input']['height']} input"
+    )

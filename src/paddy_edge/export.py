@@ -92,22 +92,34 @@ def read_lite_metadata(path: Path) -> dict:
     return json.loads(extra[METADATA_NAME])
 
 
-def export(params: Params, out: Path, run_id: str | None) -> dict:
-    network, spec = load_trained()
-    example = torch.rand(1, 3, spec.image_size, spec.image_size)
-    metadata = model_metadata(spec, params.evaluate.resample, run_id)
-    optimized = export_lite(network, example, metadata, out / paths.LITE_MODEL.name)
-    export_onnx(network, example, out / paths.ONNX_MODEL.name, params.export.onnx_opset)
-    (out / paths.EXPORT_LABELS.name).write_text("\n".join(spec.labels))
-    files = {
-        name: {"bytes": (out / name).stat().st_size, "sha256": sha256(out / name)}
-        for name in (paths.LITE_MODEL.name, paths.ONNX_MODEL.name, paths.EXPORT_LABELS.name)
-    }
+def write_bundle(
+    network: torch.nn.Module,
+    spec: ModelSpec,
+    out: Path,
+    *,
+    name: str,
+    resample: str,
+    run_id: str | None,
+    onnx_opset: int | None,
+    placeholder: bool = False,
+) -> dict:
+    """Write model.ptl (+ model.onnx when an opset is given), labels.txt and model_card.json into out."""
     from torch.jit.mobile import _get_model_bytecode_version
 
+    network = network.eval()
+    example = torch.rand(1, 3, spec.image_size, spec.image_size)
+    metadata = {**model_metadata(spec, resample, run_id), "placeholder": placeholder}
+    optimized = export_lite(network, example, metadata, out / paths.LITE_MODEL.name)
+    if onnx_opset is not None:
+        export_onnx(network, example, out / paths.ONNX_MODEL.name, onnx_opset)
+    (out / paths.EXPORT_LABELS.name).write_text("\n".join(spec.labels))
+    files = {
+        file.name: {"bytes": file.stat().st_size, "sha256": sha256(file)}
+        for file in sorted(out.iterdir())
+        if file.name != paths.MODEL_CARD.name
+    }
     card = {
-        "name": params.mlflow.registered_model,
-        "placeholder": False,
+        "name": name,
         **metadata,
         "mobile_optimized": optimized,
         "lite_bytecode_version": _get_model_bytecode_version(str(out / paths.LITE_MODEL.name)),
@@ -116,6 +128,19 @@ def export(params: Params, out: Path, run_id: str | None) -> dict:
     }
     (out / paths.MODEL_CARD.name).write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def export(params: Params, out: Path, run_id: str | None) -> dict:
+    network, spec = load_trained()
+    return write_bundle(
+        network,
+        spec,
+        out,
+        name=params.mlflow.registered_model,
+        resample=params.evaluate.resample,
+        run_id=run_id,
+        onnx_opset=params.export.onnx_opset,
+    )
 
 
 def main(params: Params) -> None:

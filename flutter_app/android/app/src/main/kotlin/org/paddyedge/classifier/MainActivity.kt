@@ -1,0 +1,5 @@
+package org.paddyedge.classifier
+
+import io.flutter.embedding.android.FlutterActivity
+
+class MainActivity : FlutterActivity()

@@ -1,0 +1,28 @@
+import 'package:flutter/material.dart';
+
+import 'src/classifier.dart';
+import 'src/home_page.dart';
+import 'src/pytorch_lite_classifier.dart';
+
+void main() {
+  WidgetsFlutterBinding.ensureInitialized();
+  runApp(PaddyEdgeApp(classifier: PytorchLiteClassifier()));
+}
+
+class PaddyEdgeApp extends StatelessWidget {
+  const PaddyEdgeApp({super.key, required this.classifier, this.pickImage});
+
+  final Classifier classifier;
+
+  /// Where photos come from; the gallery or camera by default, a fake in widget tests.
+  final PickImage? pickImage;
+
+  @override
+  Widget build(BuildContext context) {
+    return MaterialApp(
+      title: 'Paddy Doctor',
+      theme: ThemeData(colorSchemeSeed: Colors.green, useMaterial3: true),
+      home: HomePage(classifier: classifier, pickImage: pickImage ?? pickWithImagePicker),
+    );
+  }
+}

@@ -1,0 +1,104 @@
+import 'dart:typed_data';
+
+import 'package:flutter/material.dart';
+import 'package:flutter_test/flutter_test.dart';
+import 'package:paddy_edge_app/main.dart';
+import 'package:paddy_edge_app/src/classifier.dart';
+import 'package:paddy_edge_app/src/model_card.dart';
+
+const _card = ModelCard(
+  name: 'paddy-edge',
+  labels: ['bacterial_leaf_blight', 'blast', 'normal', 'tungro'],
+  width: 224,
+  height: 224,
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+  placeholder: false,
+);
+
+class FakeClassifier implements Classifier {
+  FakeClassifier({this.card = _card, this.loadError, this.classifyError});
+
+  final ModelCard card;
+  final String? loadError;
+  final String? classifyError;
+  Uint8List? lastImage;
+
+  @override
+  Future<ModelCard> load() async {
+    if (loadError != null) {
+      throw ClassifierException(loadError!);
+    }
+    return card;
+  }
+
+  @override
+  Future<ClassificationResult> classify(Uint8List imageBytes) async {
+    lastImage = imageBytes;
+    if (classifyError != null) {
+      throw ClassifierException(classifyError!);
+    }
+    return ClassificationResult(
+      top: topK([0.81, 0.12, 0.05, 0.02], card.labels, 3),
+      elapsed: const Duration(milliseconds: 42),
+    );
+  }
+}
+
+final _photo = Uint8List.fromList(List<int>.filled(64, 7));
+
+Future<void> _pump(WidgetTester tester, FakeClassifier classifier) async {
+  await tester.pumpWidget(PaddyEdgeApp(classifier: classifier, pickImage: (_) async => _photo));
+  await tester.pumpAndSettle();
+}
+
+void main() {
+  testWidgets('a photo from the gallery shows the top 3 labels and the time', (tester) async {
+    final classifier = FakeClassifier();
+    await _pump(tester, classifier);
+
+    await tester.tap(find.byKey(const Key('pick-gallery')));
+    await tester.pumpAndSettle();
+
+    expect(classifier.lastImage, _photo);
+    expect(find.text('Bacterial leaf blight'), findsOneWidget);
+    expect(find.text('81.0%'), findsOneWidget);
+    expect(find.text('Blast'), findsOneWidget);
+    expect(find.text('Normal'), findsOneWidget);
+    expect(find.text('Tungro'), findsNothing);
+    expect(find.text('Inference: 42 ms on this phone'), findsOneWidget);
+  });
+
+  testWidgets('a model that fails to load says so and disables the buttons', (tester) async {
+    await _pump(tester, FakeClassifier(loadError: 'The model could not be loaded: bad file'));
+
+    expect(find.text('The model could not be loaded: bad file'), findsOneWidget);
+    final camera = tester.widget<FilledButton>(find.byKey(const Key('pick-camera')));
+    expect(camera.onPressed, isNull);
+  });
+
+  testWidgets('an image that cannot be decoded gets a clear message', (tester) async {
+    await _pump(tester, FakeClassifier(classifyError: 'This image could not be decoded.'));
+
+    await tester.tap(find.byKey(const Key('pick-camera')));
+    await tester.pumpAndSettle();
+
+    expect(find.byKey(const Key('error')), findsOneWidget);
+    expect(find.text('This image could not be decoded.'), findsOneWidget);
+  });
+
+  testWidgets('the placeholder model is flagged', (tester) async {
+    const placeholder = ModelCard(
+      name: 'paddy-edge-placeholder',
+      labels: ['a', 'b', 'c'],
+      width: 224,
+      height: 224,
+      mean: [0.5, 0.5, 0.5],
+      std: [0.5, 0.5, 0.5],
+      placeholder: true,
+    );
+    await _pump(tester, FakeClassifier(card: placeholder));
+
+    expect(find.byKey(const Key('placeholder-warning')), findsOneWidget);
+  });
+}

@@ -1,0 +1,98 @@
+"""The model files the Flutter app ships: where they go in flutter_app/, the checks they must pass before
+they go there, and the untrained placeholder that lets the app build before any training.
+
+`python -m paddy_edge app-assets` is what the release workflow runs to put the fresh model in the app."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from paddy_edge import paths
+from paddy_edge.errors import UserError
+
+# export output -> path inside flutter_app/ (the pubspec.yaml must declare each of these)
+APP_ASSETS = {
+    paths.LITE_MODEL.name: "assets/models/model.ptl",
+    paths.MODEL_CARD.name: "assets/models/model_card.json",
+    paths.EXPORT_LABELS.name: "assets/labels/labels.txt",
+}
+APP_DIR = Path("flutter_app")
+
+
+def check_bundle(files: dict[str, Path]) -> dict:
+    """The card, the labels and the model agree, as the app needs them to; return the card.
+    `files` maps each name in APP_ASSETS (model.ptl, model_card.json, labels.txt) to where it is."""
+    for path in files.values():
+        if not path.is_file():
+            raise UserError(f"{path} is missing: run `dvc repro export` first")
+    card_path, labels_path = files[paths.MODEL_CARD.name], files[paths.EXPORT_LABELS.name]
+    model = files[paths.LITE_MODEL.name]
+    card = json.loads(card_path.read_text())
+    labels_text = labels_path.read_text()
+    if labels_text.endswith("\n"):
+        raise UserError(f"{labels_path} ends with a newline: the app would read an extra, empty label")
+    labels = labels_text.split("\n")
+    if labels != card["labels"] or len(labels) != card["num_classes"]:
+        raise UserError(f"{labels_path} ({len(labels)} labels) does not match {card_path}")
+    from paddy_edge.export import read_lite_metadata, sha256
+
+    if sha256(model) != card["files"][paths.LITE_MODEL.name]["sha256"]:
+        raise UserError(f"{model} is not the model {card_path} describes (sha256 differs): export again")
+    embedded = read_lite_metadata(model)
+    for key in ("labels", "input", "placeholder"):
+        if embedded[key] != card[key]:
+            raise UserError(f"{model} metadata '{key}' differs from {card_path}: export again")
+    return card
+
+
+def exported_files(export_dir: Path) -> dict[str, Path]:
+    return {name: export_dir / name for name in APP_ASSETS}
+
+
+def app_files(app_dir: Path = APP_DIR) -> dict[str, Path]:
+    return {name: app_dir / target for name, target in APP_ASSETS.items()}
+
+
+def install(export_dir: Path, app_dir: Path = APP_DIR) -> dict:
+    """Check the exported bundle, then copy it into the app's assets."""
+    card = check_bundle(exported_files(export_dir))
+    for name, destination in app_files(app_dir).items():
+        with paths.atomic_file(destination) as tmp:
+            shutil.copyfile(export_dir / name, tmp)
+    check_bundle(app_files(app_dir))
+    return card
+
+
+def write_placeholder(app_dir: Path = APP_DIR, image_size: int = 224) -> dict:
+    """A tiny untrained network with the real labels and input contract, so the app builds and runs
+    before any training. Its card says placeholder: true and the app shows that."""
+    import torch
+
+    from paddy_edge.export import write_bundle
+    from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
+    from paddy_edge.sample import PADDY_LABELS
+
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, kernel_size=7, stride=8),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, len(PADDY_LABELS)),
+    )
+    spec = ModelSpec("placeholder-untrained", list(PADDY_LABELS), image_size, IMAGENET_MEAN, IMAGENET_STD)
+    with tempfile.TemporaryDirectory() as scratch:
+        write_bundle(
+            network,
+            spec,
+            Path(scratch),
+            name="paddy-edge-placeholder",
+            resample="nearest",
+            run_id=None,
+            onnx_opset=None,
+            placeholder=True,
+        )
+        return install(Path(scratch), app_dir)

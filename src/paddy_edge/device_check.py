@@ -1,0 +1,119 @@
+"""`make device-check`: the exported model.ptl in the runtime the app ships, before any APK is built.
+
+pytorch_lite 4.3.2 bundles PyTorch Android 2.1.0; this runs under torch 2.1.0 (its own venv, built by
+`make device-setup`), loads model.ptl with both torch.jit.load and the lite interpreter, feeds the
+validation photos preprocessed exactly as pytorch_lite does, and requires top-1 agreement with the
+pipeline's own evaluation (reports/predictions.csv). It imports only torch, numpy, Pillow and
+paddy_edge.preprocess, so it runs without the pipeline's dependencies.
+
+With --optimized it also runs optimize_for_mobile (XNNPACK, which torch 2.1.0 has and the pipeline's
+torch lacks) on the same model and reports whether that variant agrees, and its latency here."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.jit.mobile import _load_for_lite_interpreter
+
+from paddy_edge.preprocess import load_app_input, softmax
+
+
+def _latency_ms(run, example: torch.Tensor, rounds: int = 20) -> float:
+    for _ in range(3):
+        run(example)
+    timings = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        run(example)
+        timings.append(time.perf_counter() - start)
+    return float(np.median(timings) * 1000)
+
+
+def _probabilities(module, inputs: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        logits = [module(torch.from_numpy(x[None])).numpy() for x in inputs]
+    return softmax(np.concatenate(logits))
+
+
+def check(root: Path, optimized: bool) -> dict:
+    model_path = root / "models/export/model.ptl"
+    card = json.loads((root / "models/export/model_card.json").read_text())
+    with (root / "reports/predictions.csv").open() as handle:
+        expected = list(csv.DictReader(handle))
+    labels = card["labels"]
+    inputs = np.stack([load_app_input(root / "data/raw" / row["image"], card["input"]) for row in expected])
+    pipeline_top1 = np.array([labels.index(row["predicted"]) for row in expected])
+    truth = np.array([labels.index(row["actual"]) for row in expected])
+
+    loaders = {
+        "lite_interpreter": _load_for_lite_interpreter(str(model_path)),
+        "jit_load": torch.jit.load(str(model_path)),
+    }
+    if optimized:
+        from torch.utils.mobile_optimizer import optimize_for_mobile
+
+        with tempfile.TemporaryDirectory() as scratch:
+            target = Path(scratch) / "model.xnnpack.ptl"
+            optimize_for_mobile(loaders["jit_load"])._save_for_lite_interpreter(str(target))
+            loaders["xnnpack_optimized"] = _load_for_lite_interpreter(str(target))
+    probs = {name: _probabilities(module, inputs) for name, module in loaders.items()}
+    example = torch.from_numpy(inputs[:1])
+    report: dict = {"torch_version": torch.__version__, "images": len(expected), "model": str(model_path)}
+    for name, p in probs.items():
+        top1 = p.argmax(axis=1)
+        report[name] = {
+            "agreement_with_pipeline": float((top1 == pipeline_top1).mean()),
+            "accuracy": float((top1 == truth).mean()),
+            "max_abs_prob_diff_vs_lite": float(np.abs(p - probs["lite_interpreter"]).max()),
+            "median_ms_here": round(_latency_ms(loaders[name], example), 3),
+        }
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=Path("."), help="a pipeline workspace (. or .smoke)")
+    parser.add_argument("--min-agreement", type=float, default=1.0)
+    parser.add_argument("--optimized", action="store_true", help="also try optimize_for_mobile here")
+    args = parser.parse_args(argv)
+    for needed in ("models/export/model.ptl", "models/export/model_card.json", "reports/predictions.csv"):
+        if not (args.root / needed).is_file():
+            print(
+                f"error: {args.root / needed} is missing: run the pipeline first (make smoke or make repro)"
+            )
+            return 2
+    report = check(args.root, args.optimized)
+    target = args.root / "reports/device_check.json"
+    target.write_text(json.dumps(report, indent=2) + "\n")
+    print(
+        f"torch {report['torch_version']} (as in PyTorch Android 2.1.0), {report['images']} validation photos"
+    )
+    print(f"{'loader':<20}{'agree w/ pipeline':>18}{'accuracy':>10}{'max |dp| vs lite':>18}{'ms here':>9}")
+    failed = []
+    for name in ("lite_interpreter", "jit_load", "xnnpack_optimized"):
+        if name not in report:
+            continue
+        row = report[name]
+        print(
+            f"{name:<20}{row['agreement_with_pipeline']:>18.4f}{row['accuracy']:>10.4f}"
+            f"{row['max_abs_prob_diff_vs_lite']:>18.2e}{row['median_ms_here']:>9.2f}"
+        )
+        if row["agreement_with_pipeline"] < args.min_agreement:
+            failed.append(name)
+    if failed:
+        print(f"FAIL: {', '.join(failed)} agree with the pipeline on < {args.min_agreement:.0%} of photos")
+        return 1
+    print(f"PASS: the app's runtime gives the pipeline's answers (report: {target})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
