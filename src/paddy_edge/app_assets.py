@@ -5,9 +5,13 @@ they go there, and the untrained placeholder that lets the app build before any 
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
 import shutil
+import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 from paddy_edge import paths
@@ -20,6 +24,26 @@ APP_ASSETS = {
     paths.EXPORT_LABELS.name: "assets/labels/labels.txt",
 }
 APP_DIR = Path("flutter_app")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def embedded_metadata(model: Path) -> dict:
+    """metadata.json inside a .ptl, read as the zip it is: no torch needed (the release's APK job)."""
+    try:
+        with zipfile.ZipFile(model) as archive:
+            name = next(n for n in archive.namelist() if n.endswith("/extra/metadata.json"))
+            return json.loads(archive.read(name))
+    except (zipfile.BadZipFile, StopIteration, json.JSONDecodeError):
+        raise UserError(
+            f"{model} is not a lite TorchScript model with paddy-edge metadata: export again"
+        ) from None
 
 
 def check_bundle(files: dict[str, Path]) -> dict:
@@ -37,11 +61,9 @@ def check_bundle(files: dict[str, Path]) -> dict:
     labels = labels_text.split("\n")
     if labels != card["labels"] or len(labels) != card["num_classes"]:
         raise UserError(f"{labels_path} ({len(labels)} labels) does not match {card_path}")
-    from paddy_edge.export import read_lite_metadata, sha256
-
     if sha256(model) != card["files"][paths.LITE_MODEL.name]["sha256"]:
         raise UserError(f"{model} is not the model {card_path} describes (sha256 differs): export again")
-    embedded = read_lite_metadata(model)
+    embedded = embedded_metadata(model)
     for key in ("labels", "input", "placeholder"):
         if embedded[key] != card[key]:
             raise UserError(f"{model} metadata '{key}' differs from {card_path}: export again")
@@ -96,3 +118,22 @@ def write_placeholder(app_dir: Path = APP_DIR, image_size: int = 224) -> dict:
             placeholder=True,
         )
         return install(Path(scratch), app_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m paddy_edge.app_assets --from DIR --app DIR`: runs with the standard library alone."""
+    parser = argparse.ArgumentParser(description="Check an exported model bundle and copy it into the app.")
+    parser.add_argument("--from", dest="export_dir", type=Path, default=paths.EXPORTED)
+    parser.add_argument("--app", dest="app_dir", type=Path, default=APP_DIR)
+    args = parser.parse_args(argv)
+    try:
+        card = install(args.export_dir, args.app_dir)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Installed {card['name']} ({card['num_classes']} classes) into {args.app_dir}/assets")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,25 +6,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import torch
 
 from paddy_edge import paths, tracking
+from paddy_edge.app_assets import sha256
 from paddy_edge.config import Params
 from paddy_edge.model import ModelSpec, load_trained
 
 METADATA_NAME = "metadata.json"  # inside model.ptl, readable with torch.jit.load(_extra_files=...)
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_metadata(spec: ModelSpec, resample: str, run_id: str | None) -> dict:

@@ -92,7 +92,7 @@ def new_run(experiment: str, run_name: str) -> Iterator[Any]:
 
     experiment_id = use_experiment(experiment)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        mlflow.set_tags({"git.commit": git_commit(), **library_versions()})
+        mlflow.set_tags({"git.commit": git_commit(), TRAIN_RUN_TAG: run.info.run_id, **library_versions()})
         yield run
 
 
@@ -101,19 +101,41 @@ def run_id_from_train() -> str:
     return info["run_id"]
 
 
+TRAIN_RUN_TAG = "paddy_edge.train_run"
+
+
+def _run_for(train_run_id: str, experiment_id: str) -> str:
+    """The run to log into: train's own, or, when this store has never seen it (training restored from
+    the DVC cache or a remote, a new or wiped store), one run that stands in for it, made once."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.get_run(train_run_id)
+        return train_run_id
+    except MlflowException:
+        pass
+    found = mlflow.search_runs(
+        [experiment_id], filter_string=f"tags.`{TRAIN_RUN_TAG}` = '{train_run_id}'", output_format="list"
+    )
+    if found:
+        return found[0].info.run_id
+    run = mlflow.MlflowClient().create_run(
+        experiment_id,
+        tags={TRAIN_RUN_TAG: train_run_id, "paddy_edge.restored": "true", "git.commit": git_commit()},
+    )
+    print(
+        f"MLflow run {train_run_id} (from {paths.RUN_INFO}) is not in {redact(tracking_uri())}: training "
+        f"was restored from a cache; logging this model's stages into run {run.info.run_id}"
+    )
+    return run.info.run_id
+
+
 @contextmanager
 def resume_run(experiment: str) -> Iterator[Any]:
     """Reopen the run that train started, so this stage's metrics land beside the training's."""
     import mlflow
 
-    use_experiment(experiment)
-    run_id = run_id_from_train()
-    try:
-        mlflow.get_run(run_id)
-    except Exception:
-        raise UserError(
-            f"MLflow run {run_id} (from {paths.RUN_INFO}) is not in {redact(tracking_uri())}: "
-            "point MLFLOW_TRACKING_URI at the store train used, or rerun `dvc repro -f train`"
-        ) from None
-    with mlflow.start_run(run_id=run_id) as run:
+    experiment_id = use_experiment(experiment)
+    with mlflow.start_run(run_id=_run_for(run_id_from_train(), experiment_id)) as run:
         yield run

@@ -1,0 +1,229 @@
+"""The scripts the workflows call, run here for real: the PR report and its comment upsert (against a
+local HTTP server speaking the GitHub REST calls it makes), signing setup, APK verification,
+checksums and release notes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from paddy_edge import ci_report, release
+from paddy_edge.app_assets import APP_ASSETS
+
+from ..conftest import ROOT, Pipeline
+
+SRC = str(ROOT / "src")
+
+
+def _run_module(module: str, *args: str, env: dict | None = None, without: Path | None = None):
+    """Run a workflow script as the workflow does, `python3 -m ...` with src/ on the path; `without`
+    is a folder whose torch package refuses to import (a job without the pipeline's dependencies)."""
+    path = SRC if without is None else f"{without}:{SRC}"
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env={"PYTHONPATH": path, "PATH": "/usr/bin:/bin", **(env or {})},
+        capture_output=True,
+        text=True,
+    )
+
+
+# --- the pull-request report -------------------------------------------------------------------------
+
+
+def test_report_has_gate_table_diff_formats_and_artifact_link(pipeline: Pipeline, tmp_path: Path) -> None:
+    reports = pipeline.workspace / "reports"
+    baseline = tmp_path / "baseline"
+    shutil.copytree(reports, baseline)
+    evaluation = json.loads((baseline / "eval.json").read_text())
+    evaluation["accuracy"]["lite"] -= 0.05
+    (baseline / "eval.json").write_text(json.dumps(evaluation))
+
+    body = ci_report.render(reports, baseline, "smoke", "https://example.invalid/artifacts/1", None)
+
+    assert body.startswith(ci_report.MARKER)
+    assert "**All gates passed.**" in body and "| accuracy (lite) |" in body
+    assert "| eval.json | accuracy.lite |" in body and "+0.05" in body
+    assert "| lite |" in body and "| onnx |" in body
+    assert "(https://example.invalid/artifacts/1)" in body
+
+
+def test_report_without_baseline_or_gate_says_so(tmp_path: Path) -> None:
+    body = ci_report.render(tmp_path, None, "smoke", "", None)
+    assert "No baseline from main yet" in body and "stopped before the gate stage" in body
+
+
+def test_profile_is_smoke_without_kaggle_credentials_and_real_with(tmp_path: Path) -> None:
+    empty = {"HOME": str(tmp_path), "KAGGLE_CONFIG_DIR": str(tmp_path / "none")}
+    smoke = _run_module("paddy_edge.ci_report", "profile", env=empty)
+    assert smoke.stdout.split() == ["profile=smoke", "workspace=.smoke"]
+    real = _run_module("paddy_edge.ci_report", "profile", env={**empty, "KAGGLE_API_TOKEN": "t0ken"})
+    assert real.stdout.split() == ["profile=real", "workspace=."] and "t0ken" not in real.stdout
+
+
+class FakeGitHub(BaseHTTPRequestHandler):
+    """The three issue-comment endpoints the report uses, kept in memory."""
+
+    comments: ClassVar[list[dict]] = []
+    tokens: ClassVar[set[str]] = set()
+
+    def _reply(self, status: int, payload) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> dict:
+        FakeGitHub.tokens.add(self.headers["Authorization"])
+        return json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+
+    def do_GET(self) -> None:
+        FakeGitHub.tokens.add(self.headers["Authorization"])
+        page = int(parse_qs(urlparse(self.path).query)["page"][0])
+        self._reply(200, FakeGitHub.comments[(page - 1) * 100 : page * 100])
+
+    def do_POST(self) -> None:
+        comment = {"id": len(FakeGitHub.comments) + 1, "body": self._body()["body"]}
+        FakeGitHub.comments.append(comment)
+        self._reply(201, comment)
+
+    def do_PATCH(self) -> None:
+        comment_id = int(self.path.rsplit("/", 1)[1])
+        comment = next(c for c in FakeGitHub.comments if c["id"] == comment_id)
+        comment["body"] = self._body()["body"]
+        self._reply(200, comment)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def github():
+    FakeGitHub.comments = [{"id": i + 1, "body": f"someone else's comment {i}"} for i in range(150)]
+    FakeGitHub.tokens = set()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeGitHub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_comment_is_created_once_then_updated_in_place(github: str, tmp_path: Path) -> None:
+    env = {"GITHUB_TOKEN": "gh-token", "GITHUB_REPOSITORY": "org/paddy", "GITHUB_API_URL": github}
+    for attempt in ("first push", "second push"):
+        report = tmp_path / "report.md"
+        report.write_text(f"{ci_report.MARKER}\nreport of the {attempt}")
+        result = _run_module("paddy_edge.ci_report", "post", "--file", str(report), "--pr", "7", env=env)
+        assert result.returncode == 0, result.stderr
+    ours = [c for c in FakeGitHub.comments if ci_report.MARKER in c["body"]]
+    assert len(ours) == 1 and ours[0]["body"].endswith("second push")
+    assert "PR #7: report comment updated" in result.stdout and "gh-token" not in result.stdout
+    assert FakeGitHub.tokens == {"Bearer gh-token"}
+
+
+# --- the release ----------------------------------------------------------------------------------------
+
+
+def test_signing_is_debug_without_secrets_and_release_with_all(tmp_path: Path) -> None:
+    android = tmp_path / "android"
+    assert release.configure_signing(android, {}) == "debug" and not android.exists()
+    with pytest.raises(release.ReleaseError, match="set ANDROID_KEY_ALIAS, ANDROID_KEY_PASSWORD too"):
+        release.configure_signing(
+            android, {"ANDROID_KEYSTORE_BASE64": "AA==", "ANDROID_KEYSTORE_PASSWORD": "p"}
+        )
+    secrets = {
+        "ANDROID_KEYSTORE_BASE64": base64.b64encode(b"keystore bytes").decode(),
+        "ANDROID_KEYSTORE_PASSWORD": "store-secret-1",
+        "ANDROID_KEY_ALIAS": "upload",
+        "ANDROID_KEY_PASSWORD": "key-secret-2",
+    }
+    result = _run_module("paddy_edge.release", "signing", "--android-dir", str(android), env=secrets)
+    assert result.stdout.strip() == "APK signing: release"
+    assert "secret" not in result.stdout + result.stderr
+    assert (android / "app/upload-keystore.jks").read_bytes() == b"keystore bytes"
+    properties = (android / "key.properties").read_text()
+    assert "storeFile=upload-keystore.jks" in properties and "keyAlias=upload" in properties
+    assert (android / "key.properties").stat().st_mode & 0o077 == 0
+
+
+def _apk(path: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as apk:
+        apk.writestr("AndroidManifest.xml", b"binary xml")
+        apk.writestr("lib/arm64-v8a/libpytorch_jni_lite.so", b"elf")
+        for name, data in files.items():
+            apk.writestr(release.APK_ASSET_PREFIX + APP_ASSETS[name], data)
+    return path
+
+
+def test_apk_verification_accepts_the_gated_model_and_names_what_differs(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    model = pipeline.workspace / "models/export"
+    files = {name: (model / name).read_bytes() for name in APP_ASSETS}
+    good = _apk(tmp_path / "app-release.apk", files)
+    assert release.verify_apk(good, model) == []
+    stale = _apk(tmp_path / "app-arm64-v8a-release.apk", {**files, "model.ptl": b"an older model"})
+    assert release.verify_apk(stale, model) == [
+        "app-arm64-v8a-release.apk: assets/flutter_assets/assets/models/model.ptl is not the gated model.ptl "
+        "(sha256 differs)"
+    ]
+    missing = _apk(tmp_path / "app-x86_64-release.apk", {"model.ptl": files["model.ptl"]})
+    assert len(release.verify_apk(missing, model)) == 2
+    result = _run_module("paddy_edge.release", "verify-apk", str(good), str(stale), "--model-dir", str(model))
+    assert result.returncode == 2 and "app-arm64-v8a-release.apk" in result.stderr
+
+
+def test_apk_with_the_placeholder_is_refused(tmp_path: Path) -> None:
+    placeholder = ROOT / "flutter_app/assets"
+    model = tmp_path / "model"
+    model.mkdir()
+    for name, target in APP_ASSETS.items():
+        shutil.copyfile(ROOT / "flutter_app" / target, model / name)
+    files = {name: (model / name).read_bytes() for name in APP_ASSETS}
+    apk = _apk(tmp_path / "app-release.apk", files)
+    assert release.verify_apk(apk, model) == ["app-release.apk: ships the untrained placeholder model"]
+    assert placeholder.is_dir()
+
+
+def test_checksums_verify_with_sha256sum_and_notes_say_how_it_was_signed(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    for name in ("app-release.apk", "model.ptl"):
+        (dist / name).write_bytes(name.encode() * 100)
+    sums = tmp_path / "SHA256SUMS"
+    release.write_checksums(sorted(dist.iterdir()), sums)
+    check = subprocess.run(["sha256sum", "-c", str(sums)], cwd=dist, capture_output=True, text=True)
+    assert check.returncode == 0 and check.stdout.count(": OK") == 2
+
+    card = json.loads((ROOT / "flutter_app/assets/models/model_card.json").read_text())
+    notes = release.release_notes(
+        "v1.2.0", card, "**All gates passed.**\n| check |", "debug", sums.read_text()
+    )
+    assert notes.startswith("# paddy-edge v1.2.0") and "**All gates passed.**" in notes
+    assert "Debug-signed" in notes and "app-release.apk" in notes
+    assert "Debug-signed" not in release.release_notes("v1", card, "", "release", "")
+
+
+def test_app_assets_install_runs_without_torch(pipeline: Pipeline, tmp_path: Path) -> None:
+    """The APK job has Python but not the pipeline's dependencies."""
+    app = tmp_path / "flutter_app"
+    shutil.copytree(ROOT / "flutter_app", app)
+    export = pipeline.workspace / "models/export"
+    no_torch = tmp_path / "no-torch"
+    (no_torch / "torch").mkdir(parents=True)
+    (no_torch / "torch/__init__.py").write_text("raise ImportError('torch is not installed in this job')\n")
+    result = _run_module("paddy_edge.app_assets", "--from", str(export), "--app", str(app), without=no_torch)
+    assert result.returncode == 0, result.stderr
+    assert (app / "assets/models/model.ptl").read_bytes() == (export / "model.ptl").read_bytes()
