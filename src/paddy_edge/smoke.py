@@ -69,7 +69,8 @@ def build_workspace(root: Path, workspace: Path, overlay: dict[str, Any]) -> Pat
     if not target.exists() or target.read_text() != rendered:
         target.write_text(rendered)
     if not (workspace / ".dvc").is_dir():
-        subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=workspace, check=True)
+        for command in (["init", "--no-scm", "-q"], ["config", "core.analytics", "false"]):
+            subprocess.run([sys.executable, "-m", "dvc", *command], cwd=workspace, check=True)
     return workspace
 
 
@@ -78,7 +79,8 @@ def workspace_env(root: Path, workspace: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(workspace.resolve() / "src")
-    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{(root / 'mlflow.db').resolve()}")
+    if not env.get("MLFLOW_TRACKING_URI"):  # unset or empty (a CI secret that is not configured)
+        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{(root / 'mlflow.db').resolve()}"
     env.setdefault("PADDY_EDGE_GIT_COMMIT", git_commit(root))
     return env
 
