@@ -63,7 +63,7 @@ class _HomePageState extends State<HomePage> {
 
   Future<void> _pickAndClassify(ImageSource source) async {
     final photo = await widget.pickImage(source);
-    if (photo == null) {
+    if (photo == null || !mounted) {
       return;
     }
     setState(() {
