@@ -90,3 +90,13 @@ def test_android_identity_lives_in_one_place_and_release_needs_no_network() -> N
     manifest = (APP / "android/app/src/main/AndroidManifest.xml").read_text()
     assert 'android:label="${appName}"' in manifest
     assert "android.permission.INTERNET" not in manifest
+
+
+def test_placeholder_model_outputs_one_score_per_label() -> None:
+    import torch
+    from torch.jit.mobile import _load_for_lite_interpreter
+
+    card = check_bundle(app_files(APP))
+    model = _load_for_lite_interpreter(str(APP / "assets/models/model.ptl"))
+    photo = torch.rand(1, 3, card["input"]["height"], card["input"]["width"])
+    assert tuple(model(photo).shape) == (1, card["num_classes"])

@@ -10,7 +10,7 @@ import 'result_view.dart';
 /// Returns the bytes of a photo from [source], or null when the person cancels.
 typedef PickImage = Future<Uint8List?> Function(ImageSource source);
 
-/// Photos are scaled to at most 1024 px by the picker: the model sees 224 px or so, and decoding a
+/// Photos are scaled to at most 1024 px by the picker: the model input is far smaller, and decoding a
 /// 12-megapixel photo in Dart would take seconds.
 Future<Uint8List?> pickWithImagePicker(ImageSource source) async {
   final file = await ImagePicker().pickImage(source: source, maxWidth: 1024, maxHeight: 1024);
