@@ -114,3 +114,14 @@ def test_data_not_in_the_kaggle_layout_is_named(tmp_path: Path) -> None:
     (tmp_path / "raw").mkdir()
     with pytest.raises(UserError, match=r"raw/train.csv is missing"):
         prepare(PARAMS, raw=tmp_path / "raw", out=tmp_path / "prepared")
+
+
+def test_a_full_size_photo_is_decoded_at_reduced_scale_and_keeps_its_aspect(tmp_path: Path) -> None:
+    from paddy_edge.prepare import resize_copy
+
+    source = tmp_path / "photo.jpg"
+    Image.new("RGB", (480, 640), (40, 160, 60)).save(source, format="JPEG")
+    target = tmp_path / "out.jpg"
+    assert resize_copy(source, target, max_side=320, min_side=32) is None
+    with Image.open(target) as image:
+        assert image.size == (240, 320)
