@@ -18,9 +18,7 @@ PARAMS = Path("params.yaml")
 
 RAW = Path("data/raw")  # the Kaggle layout: train.csv, train_images/<label>/*.jpg, test_images/, ...
 PREPARED = Path("data/prepared")
-PREPARED_IMAGES = PREPARED / "images"
 MANIFEST = PREPARED / "manifest.csv"  # image, source, label, split
-LABELS = PREPARED / "labels.txt"
 
 TRAINED = Path("models/trained")
 WEIGHTS = TRAINED / "weights.safetensors"
@@ -39,7 +37,6 @@ TRAIN_HISTORY = REPORTS / "train_history.csv"
 TRAIN_METRICS = REPORTS / "train_metrics.json"
 EVAL_METRICS = REPORTS / "eval.json"
 PER_CLASS = REPORTS / "per_class.json"
-CONFUSION_CSV = REPORTS / "confusion.csv"
 CONFUSION_PNG = REPORTS / "confusion.png"
 PREDICTIONS = REPORTS / "predictions.csv"
 BENCH_RAW = REPORTS / "benchmark.json"
@@ -90,11 +87,6 @@ def atomic_file(final: Path) -> Iterator[Path]:
 def write_json(path: Path, payload: Any) -> None:
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
-
-
-def write_text(path: Path, text: str) -> None:
-    with atomic_file(path) as tmp:
-        tmp.write_text(text)
 
 
 def read_json(path: Path, made_by: str) -> Any:
