@@ -12,19 +12,18 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from paddy_edge.tracking import flatten
+
 MARKER = "<!-- paddy-edge-report -->"
 METRIC_FILES = ("eval.json", "bench.json", "train_metrics.json", "data_report.json")
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict[str, float]:
-    flat: dict[str, float] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{name}."))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            flat[name] = float(value)
-    return flat
+def _numbers(tree: dict) -> dict[str, float]:
+    return {
+        k: float(v)
+        for k, v in flatten(tree).items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
 
 
 def _load(folder: Path | None, name: str) -> dict:
@@ -57,7 +56,7 @@ def metrics_diff(new: Path, baseline: Path | None) -> str:
         return "_No baseline from main yet: the diff appears once main has run this profile._"
     lines = ["| file | metric | main | this PR | change |", "| --- | --- | ---: | ---: | ---: |"]
     for name in METRIC_FILES:
-        old, current = _flatten(_load(baseline, name)), _flatten(_load(new, name))
+        old, current = _numbers(_load(baseline, name)), _numbers(_load(new, name))
         for metric in sorted(set(old) | set(current)):
             before, after = old.get(metric), current.get(metric)
             change = "—" if before is None or after is None else f"{after - before:+.4g}"

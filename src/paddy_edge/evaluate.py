@@ -85,7 +85,8 @@ def confusion_png(truth: np.ndarray, predicted: np.ndarray, labels: list[str], t
     plt.close(figure)
 
 
-def evaluate(params: Params) -> dict:
+def evaluate(params: Params) -> tuple[dict, dict]:
+    """Write the evaluation reports; return the metrics and the lite model's per-class scores."""
     card = paths.read_json(paths.MODEL_CARD, "export")
     inputs, truth, sources = validation_inputs(card, paths.MANIFEST, paths.RAW)
     probs = {fmt: probabilities(fmt, inputs, params.evaluate.batch_size) for fmt in FORMATS}
@@ -93,7 +94,8 @@ def evaluate(params: Params) -> dict:
     labels = card["labels"]
     phone = probs[PHONE_FORMAT].argmax(axis=1)
     paths.write_json(paths.EVAL_METRICS, metrics)
-    paths.write_json(paths.PER_CLASS, per_class(truth, phone, labels))
+    scores = per_class(truth, phone, labels)
+    paths.write_json(paths.PER_CLASS, scores)
     predictions = pd.DataFrame(
         {"image": sources, "actual": [labels[i] for i in truth], "predicted": [labels[i] for i in phone]}
     )
@@ -101,17 +103,17 @@ def evaluate(params: Params) -> dict:
         predictions.to_csv(tmp, index=False)
     with paths.atomic_file(paths.CONFUSION_PNG) as tmp:
         confusion_png(truth, phone, labels, tmp)
-    return metrics
+    return metrics, scores
 
 
 def main(params: Params) -> None:
     import mlflow
 
     with tracking.resume_run(params.mlflow.experiment):
-        metrics = evaluate(params)
+        metrics, scores_per_class = evaluate(params)
         flat = tracking.flatten({k: v for k, v in metrics.items() if isinstance(v, dict)})
         mlflow.log_metrics(flat)
-        for label, scores in paths.read_json(paths.PER_CLASS, "evaluate").items():
+        for label, scores in scores_per_class.items():
             mlflow.log_metrics(
                 {f"recall.{label}": scores["recall"], f"precision.{label}": scores["precision"]}
             )

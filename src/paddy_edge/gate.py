@@ -91,14 +91,13 @@ def main(params: Params) -> bool:
     evaluation = paths.read_json(paths.EVAL_METRICS, "evaluate")
     bench = paths.read_json(paths.BENCH_SUMMARY, "bench")
     results = checks(params.gates, evaluation, bench)
-    passed = all(check.passed for check in results)
+    failed = [check for check in results if not check.passed]
+    passed = not failed
     report: dict = {"passed": passed, "checks": [asdict(c) | {"passed": c.passed} for c in results]}
     console = Console()
     console.print(render(results))
     with tracking.resume_run(params.mlflow.experiment) as run:
-        mlflow.log_metrics(
-            {"gate.passed": float(passed), "gate.failed_checks": float(sum(not c.passed for c in results))}
-        )
+        mlflow.log_metrics({"gate.passed": float(passed), "gate.failed_checks": float(len(failed))})
         mlflow.set_tag("gate", "passed" if passed else "failed")
         if passed:
             report["registry"] = register(
@@ -118,7 +117,5 @@ def main(params: Params) -> bool:
             f"as {' and '.join(registry['aliases'])}."
         )
     else:
-        console.print(
-            f"[bold red]{sum(not c.passed for c in results)} gate(s) failed[/]: the model is not registered."
-        )
+        console.print(f"[bold red]{len(failed)} gate(s) failed[/]: the model is not registered.")
     return passed

@@ -18,6 +18,7 @@ import yaml
 from paddy_edge import paths
 from paddy_edge.config import deep_merge, parse_params, read_yaml
 from paddy_edge.errors import UserError
+from paddy_edge.tracking import git_commit
 
 # Not copied: the real run's lock and params (the workspace writes its own), and what no stage reads.
 EXCLUDED_PREFIXES = (".dvc/", "flutter_app/", ".github/", ".ci/")
@@ -40,15 +41,6 @@ def project_files(root: Path) -> list[str]:
         ) from None
     names = [n for n in listing.split("\0") if n]
     return [n for n in names if n not in EXCLUDED_FILES and not n.startswith(EXCLUDED_PREFIXES)]
-
-
-def git_commit(root: Path) -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, check=True, capture_output=True, text=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def build_workspace(root: Path, workspace: Path, overlay: dict[str, Any]) -> Path:

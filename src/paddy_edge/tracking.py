@@ -65,12 +65,14 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def git_commit() -> str:
+def git_commit(root: Path | None = None) -> str:
+    """The commit being run: PADDY_EDGE_GIT_COMMIT (set for the smoke workspace, which has no git),
+    else HEAD of the checkout at `root` (default: the current directory)."""
     if os.environ.get("PADDY_EDGE_GIT_COMMIT"):
         return os.environ["PADDY_EDGE_GIT_COMMIT"]
     try:
         return subprocess.run(
-            ["git", "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+            ["git", "rev-parse", "HEAD"], cwd=root, check=True, capture_output=True, text=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
