@@ -43,27 +43,58 @@ def project_files(root: Path) -> list[str]:
     return [n for n in names if n not in EXCLUDED_FILES and not n.startswith(EXCLUDED_PREFIXES)]
 
 
-def build_workspace(root: Path, workspace: Path, overlay: dict[str, Any]) -> Path:
-    """Create or refresh `workspace` from `root`; keep its DVC cache, lock and outputs between runs."""
-    workspace.mkdir(parents=True, exist_ok=True)
-    for name in project_files(root):
+COPIED_LIST = ".paddy-edge-files"  # what the last build copied, so the next one can remove what left
+
+
+def _mirror(root: Path, workspace: Path) -> None:
+    """Make the workspace's copy of the project files equal the checkout's: copy what changed, and
+    delete what an earlier build copied that the checkout no longer has (a deleted module must not
+    stay importable in the copy). DVC's outputs, lock and cache are never in the list, so they stay."""
+    names = [n for n in project_files(root) if (root / n).is_file()]  # not: deleted but still indexed
+    record = workspace / COPIED_LIST
+    previous = set(record.read_text().splitlines()) if record.is_file() else set()
+    for name in sorted(previous - set(names)):
+        (workspace / name).unlink(missing_ok=True)
+    for name in names:
         source, target = root / name, workspace / name
-        if not source.is_file():  # deleted in the working tree but still in the index
-            continue
         if target.exists() and filecmp.cmp(source, target, shallow=False):
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
+    record.write_text("\n".join(names) + "\n")
+
+
+def build_workspace(root: Path, workspace: Path, overlay: dict[str, Any]) -> Path:
+    """Create or refresh `workspace` from `root`; keep its DVC cache, lock and outputs between runs."""
+    workspace.mkdir(parents=True, exist_ok=True)
+    _mirror(root, workspace)
     merged = deep_merge(read_yaml(root / paths.PARAMS), overlay)
     parse_params(merged, workspace / paths.PARAMS)
     rendered = yaml.safe_dump(merged, sort_keys=False)
     target = workspace / paths.PARAMS
     if not target.exists() or target.read_text() != rendered:
         target.write_text(rendered)
-    if not (workspace / ".dvc").is_dir():
-        for command in (["init", "--no-scm", "-q"], ["config", "core.analytics", "false"]):
-            subprocess.run([sys.executable, "-m", "dvc", *command], cwd=workspace, check=True)
+    # CI restores only .dvc/cache: without .dvc/config, DVC would attach to the enclosing git repo
+    # (which ignores the workspace) and refuse dvc.yaml. The config, not the folder, makes a project.
+    if not (workspace / ".dvc/config").is_file():
+        _init_dvc(workspace)
     return workspace
+
+
+def _init_dvc(workspace: Path) -> None:
+    """`dvc init --no-scm`, keeping whatever a cache restore already put in .dvc/ (`--force` would
+    delete the cache)."""
+    dvc_dir, restored = workspace / ".dvc", workspace / ".dvc.restored"
+    shutil.rmtree(restored, ignore_errors=True)
+    if dvc_dir.exists():
+        os.replace(dvc_dir, restored)
+    for command in (["init", "--no-scm", "-q"], ["config", "core.analytics", "false"]):
+        subprocess.run([sys.executable, "-m", "dvc", *command], cwd=workspace, check=True)
+    if restored.exists():
+        for child in restored.iterdir():
+            if not (dvc_dir / child.name).exists():
+                os.replace(child, dvc_dir / child.name)
+        shutil.rmtree(restored)
 
 
 def workspace_env(root: Path, workspace: Path) -> dict[str, str]:

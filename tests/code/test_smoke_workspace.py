@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -31,3 +32,57 @@ def test_project_files_leave_out_what_no_stage_reads() -> None:
     assert not any(
         n.startswith((".github/", "flutter_app/")) or n in {"dvc.lock", "params.yaml"} for n in names
     )
+
+
+def _git_repo(path: Path, files: dict[str, str]) -> Path:
+    path.mkdir(parents=True)
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    subprocess.run(["git", "init", "-q"], cwd=path, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=path, check=True)
+    return path
+
+
+def test_workspace_mirrors_the_checkout_and_drops_deleted_modules(tmp_path: Path) -> None:
+    """A module deleted from src/ must not stay importable in the copy (it would hide a broken import);
+    DVC's outputs in the workspace are not project files and stay."""
+    root = _git_repo(
+        tmp_path / "checkout",
+        {
+            "params.yaml": (ROOT / "params.yaml").read_text(),
+            "dvc.yaml": "stages: {}\n",
+            "src/paddy_edge/kept.py": "KEPT = 1\n",
+            "src/paddy_edge/gone.py": "GONE = 1\n",
+        },
+    )
+    workspace = build_workspace(root, tmp_path / "ws", {})
+    assert (workspace / "src/paddy_edge/gone.py").is_file()
+    (workspace / "models").mkdir()
+    (workspace / "models/model.ptl").write_bytes(b"a pipeline output")
+
+    subprocess.run(["git", "rm", "-qf", "src/paddy_edge/gone.py"], cwd=root, check=True)
+    (root / "src/paddy_edge/kept.py").write_text("KEPT = 2\n")
+    build_workspace(root, workspace, {})
+
+    assert not (workspace / "src/paddy_edge/gone.py").exists()
+    assert (workspace / "src/paddy_edge/kept.py").read_text() == "KEPT = 2\n"
+    assert (workspace / "models/model.ptl").read_bytes() == b"a pipeline output"
+
+
+def test_a_restored_cache_alone_still_gets_a_dvc_project(tmp_path: Path) -> None:
+    """CI restores only .smoke/.dvc/cache; the workspace must still become its own DVC project, with the
+    restored cache kept, or DVC attaches to the enclosing git repository (which ignores .smoke/)."""
+    checkout = _git_repo(tmp_path / "checkout", {".gitignore": "/.smoke/\n"})
+    cache = checkout / ".smoke/.dvc/cache/files/md5/ab"
+    cache.mkdir(parents=True)
+    (cache / "cdef").write_bytes(b"cached object")
+
+    workspace = build_workspace(ROOT, checkout / ".smoke", {})
+
+    assert (workspace / ".dvc/config").is_file()
+    assert (cache / "cdef").read_bytes() == b"cached object"
+    status = subprocess.run(
+        [sys.executable, "-m", "dvc", "status"], cwd=workspace, capture_output=True, text=True
+    )
+    assert status.returncode == 0, status.stdout + status.stderr
