@@ -22,8 +22,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # Put into the pipeline's environment to prove that no stage logs or prints the environment.
 FAKE_SECRET = "fake-kaggle-key-never-logged-42"
 
-# Fewer benchmark rounds than the smoke profile: tests check behaviour, the bench stage measures.
-TEST_OVERLAY: dict[str, Any] = {"bench": {"rounds": 5, "warmup_rounds": 1}}
+# Fewer benchmark rounds than the smoke profile: tests check behaviour, the bench stage measures. No test
+# may depend on wall-clock speed, so both latency gates are off here (tests/code/test_gate_checks.py
+# checks their arithmetic on given figures).
+TEST_OVERLAY: dict[str, Any] = {
+    "bench": {"rounds": 5, "warmup_rounds": 1},
+    "gates": {"max_latency_ratio": None, "max_latency_ms": None},
+}
 
 
 def params_with(overlay: dict[str, Any] | None = None) -> Params:

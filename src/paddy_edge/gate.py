@@ -1,9 +1,13 @@
 """Stage gate: hold the metrics to params `gates:`. Print a table of every check; fail the stage (and so
 `dvc repro` and CI) if any check fails. A passing model is registered in MLflow with the alias
-`candidate`, and becomes `champion` only if it also beats the current champion's accuracy."""
+`candidate`, and becomes `champion` only if it also beats the current champion's accuracy.
+
+PADDY_EDGE_REGISTER=false (set by CI on pull requests) keeps the run's metrics and verdict in MLflow but
+leaves the registry alone: only main and release tags move `candidate` and `champion`."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 
 from rich.console import Console
@@ -11,8 +15,17 @@ from rich.table import Table
 
 from paddy_edge import paths, tracking
 from paddy_edge.config import GateParams, Params
+from paddy_edge.errors import UserError
 
 ACCURACY_METRIC = "accuracy.lite"  # the phone's model, on phone-preprocessed photos
+REGISTER_ENV = "PADDY_EDGE_REGISTER"
+
+
+def registry_enabled(environ: dict[str, str] | None = None) -> bool:
+    value = (os.environ if environ is None else environ).get(REGISTER_ENV, "true").strip().lower()
+    if value not in {"true", "false", "1", "0"}:
+        raise UserError(f"{REGISTER_ENV}={value!r}: set it to true or false (false: do not register)")
+    return value in {"true", "1"}
 
 
 @dataclass(frozen=True)
@@ -40,9 +53,13 @@ def checks(gates: GateParams, evaluation: dict, bench: dict) -> list[Check]:
             )
         )
         result.append(Check(f"top-1 agreement ({fmt} vs eager)", agreement[fmt], ">=", gates.min_agreement))
-    result.append(
-        Check("median latency ms (lite, batch 1)", bench["lite"]["median_ms"], "<=", gates.max_latency_ms)
-    )
+    if gates.max_latency_ratio is not None:
+        ratio = bench["lite"]["median_ms"] / bench["eager"]["median_ms"]
+        result.append(Check("latency ratio (lite ÷ eager, same run)", ratio, "<=", gates.max_latency_ratio))
+    if gates.max_latency_ms is not None:
+        result.append(
+            Check("median latency ms (lite, batch 1)", bench["lite"]["median_ms"], "<=", gates.max_latency_ms)
+        )
     result.append(Check("model size MB (model.ptl)", bench["lite"]["size_mb"], "<=", gates.max_model_mb))
     return result
 
@@ -94,23 +111,29 @@ def main(params: Params) -> bool:
     failed = [check for check in results if not check.passed]
     passed = not failed
     report: dict = {"passed": passed, "checks": [asdict(c) | {"passed": c.passed} for c in results]}
+    register_model = registry_enabled()
     console = Console()
     console.print(render(results))
     with tracking.resume_run(params.mlflow.experiment) as run:
         mlflow.log_metrics({"gate.passed": float(passed), "gate.failed_checks": float(len(failed))})
         mlflow.set_tag("gate", "passed" if passed else "failed")
-        if passed:
+        report["mlflow_run_id"] = run.info.run_id
+        if passed and register_model:
             report["registry"] = register(
                 params.mlflow.registered_model,
                 run.info.run_id,
                 run.info.artifact_uri,
                 evaluation["accuracy"]["lite"],
             )
+        elif passed:
+            report["registry_skipped"] = f"{REGISTER_ENV}=false"
         paths.write_json(paths.GATE_REPORT, report)
         mlflow.log_artifact(str(paths.GATE_REPORT), "reports")
         if not passed:
             mlflow.end_run(status="FAILED")
-    if passed:
+    if passed and not register_model:
+        console.print(f"All gates passed. Not registered: {REGISTER_ENV} is false (a pull-request run).")
+    elif passed:
         registry = report["registry"]
         console.print(
             f"All gates passed. Registered {registry['registered_model']} v{registry['version']} "

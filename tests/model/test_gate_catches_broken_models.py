@@ -50,3 +50,22 @@ def test_shuffled_labels_fail_the_gate(pipeline: Pipeline, tmp_path: Path) -> No
     assert gate.returncode == 1
     accuracy = json.loads((clone.workspace / "reports/eval.json").read_text())["accuracy"]["lite"]
     assert accuracy < 0.3
+
+
+def test_a_pull_request_run_passes_the_gate_without_touching_the_registry(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """CI sets PADDY_EDGE_REGISTER=false on pull requests: they log, but only main and tags register."""
+    clone = pipeline.clone(tmp_path / "pr")
+    clone.env["PADDY_EDGE_REGISTER"] = "false"
+    gate = clone.stage("gate")
+
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    assert "Not registered: PADDY_EDGE_REGISTER is false" in gate.stdout
+    report = json.loads((clone.workspace / "reports/gate.json").read_text())
+    assert report["passed"] and "registry" not in report
+    assert report["registry_skipped"] == "PADDY_EDGE_REGISTER=false"
+    client = mlflow.MlflowClient(clone.tracking_uri)
+    assert client.search_registered_models() == []
+    run = client.get_run(report["mlflow_run_id"])
+    assert run.data.tags["gate"] == "passed" and run.data.metrics["gate.passed"] == 1.0
