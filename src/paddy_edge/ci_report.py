@@ -1,28 +1,35 @@
-"""What the CI workflow tells a pull request: one comment, updated in place, with the gate table, the
-metrics diff against main, the per-format table and a link to the confusion matrix.
+"""What the CI workflow tells a pull request, in one comment updated in place: the gate table, the
+metrics against main (from main's reports, kept by CI as a baseline), the per-format table, per-class
+precision/recall and the confusion matrix, all in the comment itself.
 
 Standard library only, so any job can run it: `python -m paddy_edge.ci_report render|post ...`."""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 from paddy_edge.tracking import flatten
 
 MARKER = "<!-- paddy-edge-report -->"
+BOT = "github-actions[bot]"  # the only author whose comment the report updates
 METRIC_FILES = ("eval.json", "bench.json", "train_metrics.json", "data_report.json")
+# Which way is better, by any part of a metric's dotted name; the others get an arrow, no verdict.
+HIGHER_IS_BETTER = {"accuracy", "agreement", "fps", "valid_accuracy", "precision", "recall", "f1"}
+LOWER_IS_BETTER = {"median_ms", "size_mb", "max_abs_prob_diff", "valid_loss", "skipped", "skipped_pct"}
 
 
 def _numbers(tree: dict) -> dict[str, float]:
     return {
         k: float(v)
         for k, v in flatten(tree).items()
-        if isinstance(v, int | float) and not isinstance(v, bool)
+        if isinstance(v, int | float) and not isinstance(v, bool) and not k.startswith("per_class.")
     }
 
 
@@ -47,47 +54,107 @@ def gate_table(reports: Path) -> str:
     if registry:
         aliases = " and ".join(f"`{a}`" for a in registry["aliases"])
         summary += f" Registered `{registry['registered_model']}` v{registry['version']} as {aliases}."
+    elif gate.get("registry_skipped"):
+        summary += " Not registered: pull requests never move the registry (main and tags do)."
+    if gate.get("mlflow_run_id"):
+        summary += f" MLflow run `{gate['mlflow_run_id']}`."
     return "\n".join([summary, "", *lines])
 
 
+def _arrow(metric: str, before: float, after: float) -> str:
+    if after == before:
+        return "="
+    up = after > before
+    parts = set(metric.split("."))
+    better = up if parts & HIGHER_IS_BETTER else (not up if parts & LOWER_IS_BETTER else None)
+    arrow = "↑" if up else "↓"
+    return arrow if better is None else f"{arrow} {'🟢' if better else '🔴'}"
+
+
 def metrics_diff(new: Path, baseline: Path | None) -> str:
-    """Like `dvc metrics diff --md`, between two folders of metric files (main's and this run's)."""
+    """Every headline metric of this run against main's: value, change and an arrow (🟢 better, 🔴 worse)."""
     if baseline is None or not any((baseline / name).is_file() for name in METRIC_FILES):
         return "_No baseline from main yet: the diff appears once main has run this profile._"
-    lines = ["| file | metric | main | this PR | change |", "| --- | --- | ---: | ---: | ---: |"]
+    changed, same = [], 0
+    show = lambda v: "—" if v is None else f"{v:.4g}"  # noqa: E731
     for name in METRIC_FILES:
         old, current = _numbers(_load(baseline, name)), _numbers(_load(new, name))
         for metric in sorted(set(old) | set(current)):
             before, after = old.get(metric), current.get(metric)
-            change = "—" if before is None or after is None else f"{after - before:+.4g}"
-            show = lambda v: "—" if v is None else f"{v:.4g}"  # noqa: E731
-            lines.append(f"| {name} | {metric} | {show(before)} | {show(after)} | {change} |")
-    return "\n".join(lines)
+            if before is not None and before == after:
+                same += 1
+                continue
+            if before is None or after is None:
+                change, arrow = "new" if before is None else "gone", ""
+            else:
+                change, arrow = f"{after - before:+.4g}", _arrow(metric, before, after)
+            changed.append(f"| {name} | {metric} | {show(before)} | {show(after)} | {change} | {arrow} |")
+    if not changed:
+        return f"_All {same} metrics equal main's._"
+    header = ["| file | metric | main | this run | change | |", "| --- | --- | ---: | ---: | ---: | :---: |"]
+    return "\n".join([*header, *changed, "", f"{same} other metric(s) equal main's."])
 
 
 def format_table(reports: Path) -> str:
-    bench = _load(reports, "bench.json")
+    bench, evaluation = _load(reports, "bench.json"), _load(reports, "eval.json")
     if not bench:
         return "_No benchmark report._"
-    lines = ["| format | size MB | accuracy | median ms | FPS |", "| --- | ---: | ---: | ---: | ---: |"]
+    agreement = evaluation.get("agreement", {})
+    eager_ms = bench.get("eager", {}).get("median_ms")
+    lines = [
+        "| format | size MB | accuracy | agreement with eager | median ms | × eager | FPS |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for fmt, row in bench.items():
         accuracy = "—" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
+        agree = "—" if fmt not in agreement else f"{agreement[fmt]:.3f}"
+        ratio = f"{row['median_ms'] / eager_ms:.2f}" if eager_ms else "—"
         lines.append(
-            f"| {fmt} | {row['size_mb']:.2f} | {accuracy} | {row['median_ms']:.2f} | {row['fps']:.1f} |"
+            f"| {fmt} | {row['size_mb']:.2f} | {accuracy} | {agree} | {row['median_ms']:.2f} | {ratio} "
+            f"| {row['fps']:.1f} |"
         )
     return "\n".join(lines)
 
 
-def render(
-    reports: Path, baseline: Path | None, profile: str, artifact_url: str, dvc_diff: Path | None
-) -> str:
-    diff = (
-        dvc_diff.read_text().strip() if dvc_diff and dvc_diff.is_file() else metrics_diff(reports, baseline)
-    )
-    confusion = (
-        f"[confusion matrix and all reports (workflow artifact)]({artifact_url})"
-        if artifact_url
-        else "confusion matrix: see the workflow run's artifacts"
+def per_class_table(reports: Path) -> str:
+    scores = _load(reports, "per_class.json")
+    if not scores:
+        return "_No per-class report._"
+    lines = ["| class | precision | recall | F1 | photos |", "| --- | ---: | ---: | ---: | ---: |"]
+    for label, row in scores.items():
+        lines.append(
+            f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |"
+        )
+    return "\n".join(lines)
+
+
+def confusion_table(reports: Path) -> str:
+    """Counts of (actual, predicted) from predictions.csv; columns are numbered to keep the table narrow."""
+    predictions = reports / "predictions.csv"
+    if not predictions.is_file():
+        return "_No predictions report._"
+    with predictions.open(newline="") as handle:
+        pairs = Counter((row["actual"], row["predicted"]) for row in csv.DictReader(handle))
+    labels = list(_load(reports, "per_class.json")) or sorted({a for a, _ in pairs} | {p for _, p in pairs})
+    numbers = range(1, len(labels) + 1)
+    lines = [
+        "| actual ↓ / predicted → | " + " | ".join(str(n) for n in numbers) + " |",
+        "| --- | " + " | ".join("---:" for _ in numbers) + " |",
+    ]
+    for n, actual in zip(numbers, labels, strict=True):
+        cells = []
+        for predicted in labels:
+            count = pairs.get((actual, predicted), 0)
+            cells.append(f"**{count}**" if actual == predicted else (str(count) if count else "·"))
+        lines.append(f"| {n}. {actual} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render(reports: Path, baseline: Path | None, profile: str, artifact_url: str = "") -> str:
+    picture = (
+        f" The same matrix as a picture, and every report: [workflow artifact]({artifact_url})."
+        if (artifact_url)
+        else ""
     )
     return "\n".join(
         [
@@ -98,12 +165,17 @@ def render(
             gate_table(reports),
             "",
             "### Metrics against main",
-            diff or "_No metric changed._",
+            metrics_diff(reports, baseline),
             "",
-            "### Formats (batch-1 latency on the CI runner's CPU)",
+            "### Formats (batch-1 latency on the CI runner's CPU, all timed in one bench run)",
             format_table(reports),
             "",
-            f"Lite model on validation photos preprocessed as on the phone: {confusion}.",
+            "### Per class (lite model, validation photos preprocessed as on the phone)",
+            per_class_table(reports),
+            "",
+            "### Confusion matrix (lite model)",
+            confusion_table(reports),
+            picture.strip(),
             "",
         ]
     )
@@ -122,13 +194,15 @@ def _request(method: str, url: str, token: str, body: dict | None = None):
 def upsert_comment(
     body: str, repository: str, pr: int, token: str, api: str = "https://api.github.com"
 ) -> str:
-    """Update the PR's paddy-edge comment (found by its marker), or create it. Returns 'updated'/'created'."""
+    """Update the PR's paddy-edge comment (the bot's, carrying the marker: anyone can paste the marker),
+    or create it. Returns 'updated' or 'created'."""
     base = f"{api.rstrip('/')}/repos/{repository}/issues"
     page = 1
     while True:
         comments = _request("GET", f"{base}/{pr}/comments?per_page=100&page={page}", token)
         for comment in comments:
-            if MARKER in (comment.get("body") or ""):
+            author = (comment.get("user") or {}).get("login")
+            if author == BOT and MARKER in (comment.get("body") or ""):
                 _request("PATCH", f"{base}/comments/{comment['id']}", token, {"body": body})
                 return "updated"
         if len(comments) < 100:
@@ -146,7 +220,6 @@ def main(argv: list[str] | None = None) -> int:
     draw.add_argument("--baseline", type=Path)
     draw.add_argument("--profile", default="smoke")
     draw.add_argument("--artifact-url", default="")
-    draw.add_argument("--dvc-diff", type=Path, help="output of `dvc metrics diff --md`, used when given")
     draw.add_argument("--out", type=Path, required=True)
     gate = commands.add_parser("gate-table", help="write the gate table's markdown")
     gate.add_argument("--reports", type=Path, required=True)
@@ -165,9 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         real = credential_source() is not None
         print(f"profile={'real' if real else 'smoke'}\nworkspace={'.' if real else '.smoke'}")
     elif args.command == "render":
-        args.out.write_text(
-            render(args.reports, args.baseline, args.profile, args.artifact_url, args.dvc_diff)
-        )
+        args.out.write_text(render(args.reports, args.baseline, args.profile, args.artifact_url))
     elif args.command == "gate-table":
         args.out.write_text(gate_table(args.reports) + "\n")
     else:

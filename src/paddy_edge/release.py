@@ -25,17 +25,63 @@ SIGNING_VARIABLES = (
     "ANDROID_KEY_PASSWORD",
 )
 APK_ASSET_PREFIX = "assets/flutter_assets/"
+DEBUG_SIGNED_NOTE = (
+    "No release keystore secrets are set, so these APKs are signed with this runner's throwaway debug "
+    "key: for testing only. A phone with another build installed must uninstall it first."
+)
 
 
 class ReleaseError(Exception):
     """A release step cannot go on; the message says why and what to do."""
 
 
-def configure_signing(android_dir: Path, environ: dict[str, str]) -> str:
+RELEASE_TAG_PREFIX = "refs/tags/v"  # the refs release.yml publishes from (its publish job's condition)
+
+
+def java_properties_escape(text: str, *, key: bool = False) -> str:
+    """`text` as java.util.Properties.store writes it (saveConvert), so Properties.load, which Gradle's
+    build script uses to read key.properties, gives `text` back: backslash, the separators = and :, the
+    comment starts # and !, control characters and a leading space (every space in a key) escaped;
+    everything outside printable ASCII as \\uXXXX UTF-16 units, as load reads the file as ISO-8859-1."""
+    out = []
+    for index, char in enumerate(text):
+        code = ord(char)
+        if char == "\\":
+            out.append("\\\\")
+        elif char == " ":
+            out.append("\\ " if index == 0 or key else " ")
+        elif char in "\t\n\r\f":
+            out.append("\\" + {"\t": "t", "\n": "n", "\r": "r", "\f": "f"}[char])
+        elif char in "=:#!":
+            out.append("\\" + char)
+        elif 0x20 <= code <= 0x7E:
+            out.append(char)
+        else:
+            units = char.encode("utf-16-be")
+            out += [f"\\u{int.from_bytes(units[i : i + 2], 'big'):04X}" for i in range(0, len(units), 2)]
+    return "".join(out)
+
+
+def _release_signing_required(environ: dict[str, str]) -> bool:
+    return environ.get("GITHUB_REF", "").startswith(RELEASE_TAG_PREFIX)
+
+
+def configure_signing(android_dir: Path, environ: dict[str, str], *, write: bool = True) -> str:
     """Write android/key.properties and the keystore from the environment. Returns 'release' when
-    signing is configured, 'debug' when no signing variable is set (Gradle then uses the debug key)."""
+    signing is configured, 'debug' when no signing variable is set (Gradle then uses the debug key).
+
+    A build of a v* tag (GITHUB_REF refs/tags/v..., what the release workflow publishes) must be signed
+    with the project's key, or users could not install the next release over it: without the
+    variables it is a ReleaseError naming them. With write=False only the checks run."""
     present = [name for name in SIGNING_VARIABLES if environ.get(name)]
     if not present:
+        if _release_signing_required(environ):
+            raise ReleaseError(
+                f"{environ['GITHUB_REF']} is a release tag, and a published APK must be signed with the "
+                f"project's key (or users cannot update in place): set the repository secrets "
+                f"{', '.join(SIGNING_VARIABLES)} (Settings > Secrets and variables > Actions; see README). "
+                "A manual run of the workflow on a branch builds debug-signed APKs without them."
+            )
         return "debug"
     missing = [name for name in SIGNING_VARIABLES if name not in present]
     if missing:
@@ -48,16 +94,25 @@ def configure_signing(android_dir: Path, environ: dict[str, str]) -> str:
         raise ReleaseError(
             "ANDROID_KEYSTORE_BASE64 is not base64: encode the .jks with `base64 -w0`"
         ) from None
+    if not write:
+        return "release"
     (android_dir / "app").mkdir(parents=True, exist_ok=True)
     (android_dir / "app/upload-keystore.jks").write_bytes(keystore)
+    values = {
+        "storePassword": environ["ANDROID_KEYSTORE_PASSWORD"],
+        "keyPassword": environ["ANDROID_KEY_PASSWORD"],
+        "keyAlias": environ["ANDROID_KEY_ALIAS"],
+        "storeFile": "upload-keystore.jks",
+    }
     properties = android_dir / "key.properties"
-    properties.write_text(
-        f"storePassword={environ['ANDROID_KEYSTORE_PASSWORD']}\n"
-        f"keyPassword={environ['ANDROID_KEY_PASSWORD']}\n"
-        f"keyAlias={environ['ANDROID_KEY_ALIAS']}\n"
-        "storeFile=upload-keystore.jks\n"
-    )
+    properties.touch(mode=0o600)
     properties.chmod(0o600)
+    properties.write_text(
+        "".join(
+            f"{java_properties_escape(k, key=True)}={java_properties_escape(v)}\n" for k, v in values.items()
+        ),
+        encoding="ascii",
+    )
     return "release"
 
 
@@ -88,7 +143,10 @@ def write_checksums(files: list[Path], target: Path) -> None:
     target.write_text("\n".join(lines) + "\n")
 
 
-def release_notes(tag: str, card: dict, gate_markdown: str, signing: str, checksums: str) -> str:
+def release_notes(
+    tag: str, card: dict, gate_markdown: str, signing: str, checksums: str, gated: dict | None = None
+) -> str:
+    """The release's page: the commit main gated and its MLflow run, the gate table, the APKs, sums."""
     signed = (
         "Signed with the project's release key."
         if signing == "release"
@@ -96,14 +154,21 @@ def release_notes(tag: str, card: dict, gate_markdown: str, signing: str, checks
         "reinstalling a later release-signed build needs an uninstall first."
     )
     inputs = card["input"]
+    provenance = (
+        f"The model main gated at commit `{gated['commit']}` (MLflow run `{gated['mlflow_run_id']}`), "
+        "reproduced from main's DVC run-cache and checked file by file (sha256) before building."
+        if gated
+        else f"MLflow run `{card.get('mlflow_run_id')}`."
+    )
     return "\n".join(
         [
             f"# paddy-edge {tag}",
             "",
             f"Model `{card['architecture']}`, {card['num_classes']} classes, "
             f"input {inputs['width']}×{inputs['height']} (squished, mean {inputs['mean']}, "
-            f"std {inputs['std']}); "
-            f"MLflow run `{card.get('mlflow_run_id')}`.",
+            f"std {inputs['std']}).",
+            "",
+            provenance,
             "",
             "## Gates",
             gate_markdown.strip(),
@@ -126,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     sign = commands.add_parser("signing", help="write key.properties from ANDROID_* variables")
     sign.add_argument("--android-dir", type=Path, default=Path("flutter_app/android"))
+    sign.add_argument(
+        "--check", action="store_true", help="only check the variables (e.g. before a long training job)"
+    )
     verify = commands.add_parser("verify-apk", help="check the gated model is inside each APK")
     verify.add_argument("apks", type=Path, nargs="+")
     verify.add_argument("--model-dir", type=Path, required=True)
@@ -138,13 +206,20 @@ def main(argv: list[str] | None = None) -> int:
     notes.add_argument("--gate", type=Path, required=True, help="gate table markdown")
     notes.add_argument("--signing", choices=("release", "debug"), required=True)
     notes.add_argument("--checksums", type=Path, required=True)
+    notes.add_argument("--gated", type=Path, help="gated.json: the commit and MLflow run main gated")
     notes.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
         if args.command == "signing":
-            mode = configure_signing(args.android_dir, dict(os.environ))
+            mode = configure_signing(args.android_dir, dict(os.environ), write=not args.check)
             print(f"APK signing: {mode}")
-            if os.environ.get("GITHUB_OUTPUT"):
+            if mode == "debug" and os.environ.get("GITHUB_ACTIONS") and not args.check:
+                # The label a debug-signed manual run carries: an annotation on the run, a summary line.
+                print(f"::warning title=Debug-signed APK::{DEBUG_SIGNED_NOTE}")
+                if os.environ.get("GITHUB_STEP_SUMMARY"):
+                    with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as summary:
+                        summary.write(f"**Debug-signed APK.** {DEBUG_SIGNED_NOTE}\n")
+            if os.environ.get("GITHUB_OUTPUT") and not args.check:
                 with open(os.environ["GITHUB_OUTPUT"], "a") as output:
                     output.write(f"mode={mode}\n")
         elif args.command == "verify-apk":
@@ -158,7 +233,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             card = json.loads(args.card.read_text())
             args.out.write_text(
-                release_notes(args.tag, card, args.gate.read_text(), args.signing, args.checksums.read_text())
+                release_notes(
+                    args.tag,
+                    card,
+                    args.gate.read_text(),
+                    args.signing,
+                    args.checksums.read_text(),
+                    json.loads(args.gated.read_text()) if args.gated else None,
+                )
             )
     except ReleaseError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -18,12 +19,13 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from paddy_edge import ci_report, release
+from paddy_edge import ci_report, gated, release
 from paddy_edge.app_assets import APP_ASSETS
 
 from ..conftest import ROOT, Pipeline
 
 SRC = str(ROOT / "src")
+BOT = ci_report.BOT
 
 
 def _run_module(module: str, *args: str, env: dict | None = None, without: Path | None = None):
@@ -41,25 +43,48 @@ def _run_module(module: str, *args: str, env: dict | None = None, without: Path 
 # --- the pull-request report -------------------------------------------------------------------------
 
 
-def test_report_has_gate_table_diff_formats_and_artifact_link(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_report_shows_everything_a_reviewer_decides_on(pipeline: Pipeline, tmp_path: Path) -> None:
+    """Rendered from a real pipeline's reports against a baseline where main was 0.05 less accurate."""
     reports = pipeline.workspace / "reports"
     baseline = tmp_path / "baseline"
     shutil.copytree(reports, baseline)
     evaluation = json.loads((baseline / "eval.json").read_text())
     evaluation["accuracy"]["lite"] -= 0.05
     (baseline / "eval.json").write_text(json.dumps(evaluation))
+    bench = json.loads((reports / "bench.json").read_text())
+    labels = list(json.loads((reports / "per_class.json").read_text()))
 
-    body = ci_report.render(reports, baseline, "smoke", "https://example.invalid/artifacts/1", None)
+    body = ci_report.render(reports, baseline, "smoke", "https://example.invalid/artifacts/1")
+    sections = body.split("\n### ")
 
     assert body.startswith(ci_report.MARKER)
-    assert "**All gates passed.**" in body and "| accuracy (lite) |" in body
-    assert "| eval.json | accuracy.lite |" in body and "+0.05" in body
-    assert "| lite |" in body and "| onnx |" in body
-    assert "(https://example.invalid/artifacts/1)" in body
+    gates, diff, formats, per_class, confusion = sections[1:]
+    assert gates.startswith("Gates\n**All gates passed.**") and "| accuracy (lite) |" in gates
+    assert "| latency ratio" not in gates  # the tests turn both latency gates off
+    assert "| eval.json | accuracy.lite |" in diff and "| +0.05 | ↑ 🟢 |" in diff
+    assert "other metric(s) equal main's" in diff and "per_class." not in diff
+    for fmt in bench:
+        assert f"| {fmt} | {bench[fmt]['size_mb']:.2f} |" in formats
+    assert "| lite |" in formats and "| 1.000 |" in formats  # agreement with eager
+    assert formats.count("\n| ") == len(bench) + 2  # header, separator, one row per format
+    for label in labels:
+        assert f"| {label} |" in per_class
+    rows = [line for line in confusion.splitlines() if re.match(r"^\| \d+\. ", line)]
+    assert len(rows) == len(labels) == 10
+    counts = [int(cell.strip(" *")) for row in rows for cell in row.split("|")[2:-1] if cell.strip() != "·"]
+    assert sum(counts) == json.loads((reports / "eval.json").read_text())["valid_images"]
+    assert "(https://example.invalid/artifacts/1)" in confusion
+
+
+def test_metric_arrows_say_which_way_is_better() -> None:
+    assert ci_report._arrow("accuracy.lite", 0.8, 0.9) == "↑ 🟢"
+    assert ci_report._arrow("lite.median_ms", 5.0, 6.0) == "↑ 🔴"
+    assert ci_report._arrow("lite.size_mb", 5.0, 4.0) == "↓ 🟢"
+    assert ci_report._arrow("valid_images", 80, 70) == "↓"
 
 
 def test_report_without_baseline_or_gate_says_so(tmp_path: Path) -> None:
-    body = ci_report.render(tmp_path, None, "smoke", "", None)
+    body = ci_report.render(tmp_path, None, "smoke", "")
     assert "No baseline from main yet" in body and "stopped before the gate stage" in body
 
 
@@ -95,7 +120,7 @@ class FakeGitHub(BaseHTTPRequestHandler):
         self._reply(200, FakeGitHub.comments[(page - 1) * 100 : page * 100])
 
     def do_POST(self) -> None:
-        comment = {"id": len(FakeGitHub.comments) + 1, "body": self._body()["body"]}
+        comment = {"id": len(FakeGitHub.comments) + 1, "body": self._body()["body"], "user": {"login": BOT}}
         FakeGitHub.comments.append(comment)
         self._reply(201, comment)
 
@@ -111,7 +136,13 @@ class FakeGitHub(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def github():
-    FakeGitHub.comments = [{"id": i + 1, "body": f"someone else's comment {i}"} for i in range(150)]
+    FakeGitHub.comments = [
+        {"id": i + 1, "body": f"someone else's comment {i}", "user": {"login": "octocat"}} for i in range(150)
+    ]
+    # A person quoting the report carries the marker too: the upsert must leave their comment alone.
+    FakeGitHub.comments.append(
+        {"id": 151, "body": f"> {ci_report.MARKER} looks wrong", "user": {"login": "octocat"}}
+    )
     FakeGitHub.tokens = set()
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeGitHub)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -127,8 +158,9 @@ def test_comment_is_created_once_then_updated_in_place(github: str, tmp_path: Pa
         report.write_text(f"{ci_report.MARKER}\nreport of the {attempt}")
         result = _run_module("paddy_edge.ci_report", "post", "--file", str(report), "--pr", "7", env=env)
         assert result.returncode == 0, result.stderr
-    ours = [c for c in FakeGitHub.comments if ci_report.MARKER in c["body"]]
+    ours = [c for c in FakeGitHub.comments if c["user"]["login"] == BOT]
     assert len(ours) == 1 and ours[0]["body"].endswith("second push")
+    assert FakeGitHub.comments[150]["body"] == f"> {ci_report.MARKER} looks wrong"
     assert "PR #7: report comment updated" in result.stdout and "gh-token" not in result.stdout
     assert FakeGitHub.tokens == {"Bearer gh-token"}
 
@@ -227,3 +259,67 @@ def test_app_assets_install_runs_without_torch(pipeline: Pipeline, tmp_path: Pat
     result = _run_module("paddy_edge.app_assets", "--from", str(export), "--app", str(app), without=no_torch)
     assert result.returncode == 0, result.stderr
     assert (app / "assets/models/model.ptl").read_bytes() == (export / "model.ptl").read_bytes()
+
+
+# --- the release ships what main gated ---------------------------------------------------------------
+
+
+def test_main_records_its_gated_model_and_the_release_accepts_only_that(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    record = tmp_path / "gated"
+    result = _run_module(
+        "paddy_edge.gated",
+        "record",
+        "--workspace",
+        str(pipeline.workspace),
+        "--commit",
+        "c0ffee" * 6,
+        "--out",
+        str(record),
+    )
+    assert result.returncode == 0, result.stderr
+    payload = json.loads((record / "gated.json").read_text())
+    gate = json.loads((pipeline.workspace / "reports/gate.json").read_text())
+    assert payload["commit"] == "c0ffee" * 6 and payload["mlflow_run_id"] == gate["mlflow_run_id"]
+    assert set(payload["files"]) == set(gated.SHIPPED)
+    assert (record / "reports/gate.json").read_text() == (
+        pipeline.workspace / "reports/gate.json"
+    ).read_text()
+
+    model = tmp_path / "export"
+    shutil.copytree(pipeline.workspace / "models/export", model)
+    verify = ("paddy_edge.gated", "verify", "--record", str(record / "gated.json"), "--model-dir", str(model))
+    assert _run_module(*verify).returncode == 0
+    (model / "model.ptl").write_bytes(b"a model trained again on the release runner")
+    retrained = _run_module(*verify)
+    assert retrained.returncode == 2
+    assert "model.ptl differs from the model.ptl that main gated at c0ffeec0ffee" in retrained.stderr
+    assert "Traceback" not in retrained.stderr
+
+
+def test_a_failed_gate_is_never_recorded(pipeline: Pipeline, tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    shutil.copytree(pipeline.workspace / "reports", workspace / "reports")
+    shutil.copytree(pipeline.workspace / "models/export", workspace / "models/export")
+    gate = json.loads((workspace / "reports/gate.json").read_text()) | {"passed": False}
+    (workspace / "reports/gate.json").write_text(json.dumps(gate))
+    result = _run_module(
+        "paddy_edge.gated",
+        "record",
+        "--workspace",
+        str(workspace),
+        "--commit",
+        "abc",
+        "--out",
+        str(tmp_path / "g"),
+    )
+    assert result.returncode == 2 and "the gates failed" in result.stderr
+    assert not (tmp_path / "g").exists()
+
+
+def test_release_notes_name_the_commit_and_run_main_gated() -> None:
+    card = json.loads((ROOT / "flutter_app/assets/models/model_card.json").read_text())
+    record = {"commit": "1234567890abcdef", "mlflow_run_id": "run-42", "files": {}}
+    notes = release.release_notes("v2.0.0", card, "**All gates passed.**", "release", "", record)
+    assert "commit `1234567890abcdef`" in notes and "MLflow run `run-42`" in notes

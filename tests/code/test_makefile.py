@@ -1,0 +1,81 @@
+"""What `make` would run (`make -n` into a scratch venv path): the torch variant, the lint-only install,
+and pins that agree with pyproject.toml and requirements/."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+
+import yaml
+
+from ..conftest import ROOT
+
+
+def _dry_run(target: str, tmp_path: Path, *variables: str) -> str:
+    result = subprocess.run(
+        ["make", "-n", target, f"VENV={tmp_path / 'v'}", f"DEVICE_VENV={tmp_path / 'd'}", *variables],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _pins(lines) -> dict[str, str]:
+    return dict(
+        re.match(r"^([\w.-]+)==(\S+)", line).groups() for line in lines if re.match(r"^[\w.-]+==", line)
+    )
+
+
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def test_cpu_wheels_install_the_pinned_torch_and_torchvision_from_pytorchs_cpu_index(tmp_path: Path) -> None:
+    pinned = _pins(PROJECT["dependencies"])
+    commands = _dry_run("setup", tmp_path, "TORCH_WHEELS=cpu").splitlines()
+    cpu = next(line for line in commands if "--index-url" in line)
+    assert "--no-deps --index-url https://download.pytorch.org/whl/cpu" in cpu
+    assert cpu.endswith(f"torch=={pinned['torch']} torchvision=={pinned['torchvision']}")
+    assert commands.index(cpu) < next(i for i, line in enumerate(commands) if '-e ".[dev]"' in line)
+
+
+def test_default_wheels_are_pypis_and_an_unknown_variant_is_refused(tmp_path: Path) -> None:
+    assert "--index-url" not in _dry_run("setup", tmp_path)
+    wrong = subprocess.run(
+        ["make", "-n", "setup", "TORCH_WHEELS=gpu"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert wrong.returncode != 0 and "TORCH_WHEELS is 'gpu': use default" in wrong.stderr
+
+
+def test_device_venv_gets_the_apps_torch_on_cpu_wheels_too(tmp_path: Path) -> None:
+    direct = _pins((ROOT / "requirements/device/requirements.txt").read_text().splitlines())
+    tree = _pins((ROOT / "requirements/device/constraints.txt").read_text().splitlines())
+    assert direct["torch"] == tree["torch"] == "2.1.0"  # PyTorch Android 2.1.0 inside pytorch_lite 4.3.2
+    assert all(tree[name] == version for name, version in direct.items())
+    commands = _dry_run("device-setup", tmp_path, "TORCH_WHEELS=cpu")
+    assert "--no-deps --index-url https://download.pytorch.org/whl/cpu torch==2.1.0" in commands
+
+
+def test_lint_installs_only_the_lint_tools_at_the_projects_pins(tmp_path: Path) -> None:
+    commands = _dry_run("lint", tmp_path)
+    assert "-r requirements/lint.txt" in commands and ".[dev]" not in commands and "torch" not in commands
+    lint = _pins((ROOT / "requirements/lint.txt").read_text().splitlines())
+    dev = _pins(PROJECT["optional-dependencies"]["dev"])
+    tree = _pins((ROOT / "requirements/constraints.txt").read_text().splitlines())
+    assert set(lint) == {"ruff", "check-jsonschema", "zizmor"}
+    assert all(dev[name] == tree[name] == version for name, version in lint.items())
+
+
+def test_dependabot_leaves_the_apps_torch_and_numpy_alone_and_groups_updates() -> None:
+    updates = yaml.safe_load((ROOT / ".github/dependabot.yml").read_text())["updates"]
+    pip = {u["directory"]: u for u in updates if u["package-ecosystem"] == "pip"}
+    assert set(pip) == {"/", "/requirements/device"}
+    assert {i["dependency-name"] for i in pip["/requirements/device"]["ignore"]} == {"torch", "numpy"}
+    assert "ignore" not in pip["/"]
+    for update in updates:
+        assert update["schedule"]["interval"] == "weekly"
+        assert [group["patterns"] for group in update["groups"].values()] == [["*"]]
+    assert (ROOT / "requirements/device/requirements.txt").is_file()  # the name Dependabot's pip looks for
