@@ -1,22 +1,63 @@
+import 'dart:convert';
 import 'dart:io';
+import 'dart:ui' as ui;
 
+import 'package:flutter/services.dart' show PlatformException;
 import 'package:flutter_test/flutter_test.dart';
+import 'package:image_picker/image_picker.dart' show ImageSource;
 import 'package:paddy_edge_app/src/classifier.dart';
 import 'package:paddy_edge_app/src/model_card.dart';
+import 'package:paddy_edge_app/src/photo_source.dart';
+import 'package:paddy_edge_app/src/pytorch_lite_classifier.dart' show warmUpPng;
+
+Map<String, dynamic> _committedCard() =>
+    jsonDecode(File('assets/models/model_card.json').readAsStringSync()) as Map<String, dynamic>;
+
+/// The committed card with one input key (or, with [input] false, one top-level key) changed.
+Map<String, dynamic> _cardWith(String key, Object? value, {bool input = true}) {
+  final card = _committedCard();
+  if (input) {
+    (card['input'] as Map<String, dynamic>)[key] = value;
+  } else {
+    card[key] = value;
+  }
+  return card;
+}
 
 void main() {
   test('the committed model card parses and matches labels.txt', () {
-    final card = ModelCard.parse(File('assets/models/model_card.json').readAsStringSync());
+    final json = _committedCard();
+    final card = ModelCard.fromJson(json);
     final labels = File('assets/labels/labels.txt').readAsStringSync().split('\n');
     expect(card.labels, labels);
-    expect(card.numClasses, 10);
+    expect(card.numClasses, json['num_classes']);
+    expect(card.numClasses, labels.length);
     expect(card.mean, hasLength(3));
   });
 
   test('a card whose labels and class count disagree is rejected', () {
-    const json = '{"name": "m", "labels": ["a"], "num_classes": 2, "placeholder": false,'
-        ' "input": {"width": 8, "height": 8, "mean": [0, 0, 0], "std": [1, 1, 1]}}';
-    expect(() => ModelCard.parse(json), throwsFormatException);
+    final card = _cardWith('num_classes', (_committedCard()['num_classes'] as int) + 1, input: false);
+    expect(() => ModelCard.fromJson(card), throwsFormatException);
+  });
+
+  group('a card asking for what pytorch_lite cannot do is refused, naming the key', () {
+    final cases = <String, Map<String, dynamic>>{
+      'input.resample': _cardWith('resample', 'bilinear'),
+      'input.resize': _cardWith('resize', 'center_crop'),
+      'input.layout': _cardWith('layout', 'NHWC'),
+      'input.channels': _cardWith('channels', 1),
+      'input.scale': _cardWith('scale', 1),
+      'output': _cardWith('output', 'probabilities', input: false),
+      'input.width': _cardWith('width', 0),
+    };
+    for (final entry in cases.entries) {
+      test(entry.key, () {
+        expect(
+          () => ModelCard.fromJson(entry.value),
+          throwsA(isA<FormatException>().having((e) => e.message, 'message', contains(entry.key))),
+        );
+      });
+    }
   });
 
   test('labels read as people say them', () {
@@ -29,5 +70,53 @@ void main() {
     final top = topK([0.1, 0.6, 0.3], ['a', 'b', 'c'], 2);
     expect(top.map((p) => p.label), ['b', 'c']);
     expect(() => topK([0.5, 0.5], ['a'], 1), throwsA(isA<ClassifierException>()));
+  });
+
+  test('softmax is stable for large logits and sums to one', () {
+    final probabilities = softmax([1000, 0, -1000]);
+    expect(probabilities.every((p) => p.isFinite), isTrue);
+    expect(probabilities[0], closeTo(1, 1e-12));
+    expect(probabilities.reduce((a, b) => a + b), closeTo(1, 1e-12));
+    expect(softmax([2, 2]), [0.5, 0.5]);
+    expect(softmax([1, 2, 3])[2], closeTo(0.6652409557748219, 1e-12));
+    expect(() => softmax([double.nan, 1]), throwsA(isA<InferenceException>()));
+  });
+
+  test('a photo pytorch_lite cannot decode and a model that fails are told apart', () {
+    expect(
+      describeInferenceFailure(const Exception('Unable to process image bytes')),
+      isA<ImageDecodeException>(),
+    );
+    final failed = describeInferenceFailure(
+      const PlatformException(code: 'error', message: 'shape mismatch'),
+    );
+    expect(failed, isA<InferenceException>());
+    expect(failed.message, contains('shape mismatch'));
+    expect(failed.message, isNot(contains('decoded')));
+  });
+
+  test('picker failures read as what to do', () {
+    expect(
+      describePickFailure(const PlatformException(code: 'camera_access_denied'), ImageSource.camera),
+      contains('Settings'),
+    );
+    expect(
+      describePickFailure(const PlatformException(code: 'no_available_camera'), ImageSource.camera),
+      contains('gallery'),
+    );
+    expect(
+      describePickFailure(const PlatformException(code: 'odd', message: 'boom'), ImageSource.gallery),
+      contains('odd: boom'),
+    );
+  });
+
+  testWidgets('the warm-up image is a PNG the engine decodes', (tester) async {
+    await tester.runAsync(() async {
+      final codec = await ui.instantiateImageCodec(warmUpPng);
+      final frame = await codec.getNextFrame();
+      expect([frame.image.width, frame.image.height], [1, 1]);
+      frame.image.dispose();
+      codec.dispose();
+    });
   });
 }

@@ -5,6 +5,7 @@ import 'package:flutter_test/flutter_test.dart';
 import 'package:paddy_edge_app/main.dart';
 import 'package:paddy_edge_app/src/classifier.dart';
 import 'package:paddy_edge_app/src/model_card.dart';
+import 'package:paddy_edge_app/src/photo_source.dart';
 
 const _card = ModelCard(
   name: 'paddy-edge',
@@ -21,7 +22,9 @@ class FakeClassifier implements Classifier {
 
   final ModelCard card;
   final String? loadError;
-  final String? classifyError;
+
+  /// Thrown by classify (a [ClassifierException] or anything else).
+  final Object? classifyError;
   Uint8List? lastImage;
 
   @override
@@ -35,8 +38,9 @@ class FakeClassifier implements Classifier {
   @override
   Future<ClassificationResult> classify(Uint8List imageBytes) async {
     lastImage = imageBytes;
-    if (classifyError != null) {
-      throw ClassifierException(classifyError!);
+    final error = classifyError;
+    if (error != null) {
+      throw error;
     }
     return ClassificationResult(
       top: topK([0.81, 0.12, 0.05, 0.02], card.labels, 3),
@@ -47,8 +51,19 @@ class FakeClassifier implements Classifier {
 
 final _photo = Uint8List.fromList(List<int>.filled(64, 7));
 
-Future<void> _pump(WidgetTester tester, FakeClassifier classifier) async {
-  await tester.pumpWidget(PaddyEdgeApp(classifier: classifier, pickImage: (_) async => _photo));
+Future<void> _pump(
+  WidgetTester tester,
+  FakeClassifier classifier, {
+  PickImage? pickImage,
+  RecoverLostPhoto? recoverLostPhoto,
+}) async {
+  await tester.pumpWidget(
+    PaddyEdgeApp(
+      classifier: classifier,
+      pickImage: pickImage ?? ((_) async => _photo),
+      recoverLostPhoto: recoverLostPhoto ?? (() async => null),
+    ),
+  );
   await tester.pumpAndSettle();
 }
 
@@ -78,13 +93,64 @@ void main() {
   });
 
   testWidgets('an image that cannot be decoded gets a clear message', (tester) async {
-    await _pump(tester, FakeClassifier(classifyError: 'This image could not be decoded.'));
+    await _pump(tester, FakeClassifier(classifyError: const ImageDecodeException(decodeFailureMessage)));
 
     await tester.tap(find.byKey(const Key('pick-camera')));
     await tester.pumpAndSettle();
 
     expect(find.byKey(const Key('error')), findsOneWidget);
-    expect(find.text('This image could not be decoded.'), findsOneWidget);
+    expect(find.text(decodeFailureMessage), findsOneWidget);
+  });
+
+  testWidgets('a model that fails on a photo says so, not that the photo is bad', (tester) async {
+    const failure = InferenceException('The model could not run on this photo (error: out of memory).');
+    await _pump(tester, FakeClassifier(classifyError: failure));
+
+    await tester.tap(find.byKey(const Key('pick-gallery')));
+    await tester.pumpAndSettle();
+
+    expect(find.text(failure.message), findsOneWidget);
+    expect(find.text(decodeFailureMessage), findsNothing);
+  });
+
+  testWidgets('an unexpected classifier error is shown and the buttons come back', (tester) async {
+    await _pump(tester, FakeClassifier(classifyError: StateError('isolate died')));
+
+    await tester.tap(find.byKey(const Key('pick-gallery')));
+    await tester.pumpAndSettle();
+
+    expect(find.textContaining('isolate died'), findsOneWidget);
+    final gallery = tester.widget<OutlinedButton>(find.byKey(const Key('pick-gallery')));
+    expect(gallery.onPressed, isNotNull);
+  });
+
+  testWidgets('a denied camera permission is explained, not swallowed', (tester) async {
+    const denied = PhotoException('The camera permission was denied. Allow it in Settings.');
+    final classifier = FakeClassifier();
+    await _pump(tester, classifier, pickImage: (_) async => throw denied);
+
+    await tester.tap(find.byKey(const Key('pick-camera')));
+    await tester.pumpAndSettle();
+
+    expect(find.text(denied.message), findsOneWidget);
+    expect(classifier.lastImage, isNull);
+    final camera = tester.widget<FilledButton>(find.byKey(const Key('pick-camera')));
+    expect(camera.onPressed, isNotNull);
+  });
+
+  testWidgets('a photo kept while Android killed the app is classified on the next start', (tester) async {
+    final classifier = FakeClassifier();
+    await _pump(tester, classifier, recoverLostPhoto: () async => _photo);
+
+    expect(classifier.lastImage, _photo);
+    expect(find.text('Bacterial leaf blight'), findsOneWidget);
+  });
+
+  testWidgets('a lost pick that had failed is explained on the next start', (tester) async {
+    const lost = PhotoException('No camera app is available on this phone.');
+    await _pump(tester, FakeClassifier(), recoverLostPhoto: () async => throw lost);
+
+    expect(find.text(lost.message), findsOneWidget);
   });
 
   testWidgets('the placeholder model is flagged', (tester) async {

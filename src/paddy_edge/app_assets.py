@@ -25,6 +25,17 @@ APP_ASSETS = {
 }
 APP_DIR = Path("flutter_app")
 
+# What pytorch_lite 4.3.2 does to a photo before the model sees it (lib/image_utils_isolate.dart): decode,
+# copyResize to the card's width x height (aspect not kept, nearest neighbour), each channel / 255, then
+# (x - mean) / std, RGB planes as NCHW float32; the app takes the model's raw output as logits and computes
+# the softmax. A bundle whose card asks for anything else would be fed the wrong pixels on the phone, so it
+# is refused here; the app refuses the same cards (appInputContract in flutter_app/lib/src/model_card.dart).
+APP_INPUT_CONTRACT = {"channels": 3, "layout": "NCHW", "resize": "squish", "resample": "nearest"}
+APP_SCALE = 1 / 255
+APP_OUTPUT = "logits"
+# Where a card's value comes from, so the message can say what to change.
+_CONTRACT_SOURCE = {"resample": "evaluate.resample in params.yaml"}
+
 
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -46,6 +57,31 @@ def embedded_metadata(model: Path) -> dict:
         ) from None
 
 
+def check_app_contract(card: dict, card_path: Path) -> None:
+    """The card asks for the preprocessing and output the app (pytorch_lite) honours, or UserError."""
+    inputs = card.get("input")
+    if not isinstance(inputs, dict):
+        raise UserError(f"{card_path} has no 'input' section: export again")
+    for key, expected in APP_INPUT_CONTRACT.items():
+        if inputs.get(key) != expected:
+            source = _CONTRACT_SOURCE.get(key, "the export stage")
+            raise UserError(
+                f"{card_path}: input.{key} is {json.dumps(inputs.get(key))}, but the app (pytorch_lite) can "
+                f"only feed {json.dumps(expected)}: set it in {source} and export again"
+            )
+    scale = inputs.get("scale")
+    if not isinstance(scale, int | float) or abs(scale - APP_SCALE) > 1e-9:
+        raise UserError(
+            f"{card_path}: input.scale is {json.dumps(scale)}, but the app scales pixels by 1/255: "
+            "export again"
+        )
+    if card.get("output") != APP_OUTPUT:
+        raise UserError(
+            f"{card_path}: output is {json.dumps(card.get('output'))}, but the app expects "
+            f"{json.dumps(APP_OUTPUT)} (it computes the softmax itself): export the model's raw scores"
+        )
+
+
 def check_bundle(files: dict[str, Path]) -> dict:
     """The card, the labels and the model agree, as the app needs them to; return the card.
     `files` maps each name in APP_ASSETS (model.ptl, model_card.json, labels.txt) to where it is."""
@@ -55,6 +91,7 @@ def check_bundle(files: dict[str, Path]) -> dict:
     card_path, labels_path = files[paths.MODEL_CARD.name], files[paths.EXPORT_LABELS.name]
     model = files[paths.LITE_MODEL.name]
     card = json.loads(card_path.read_text())
+    check_app_contract(card, card_path)
     labels_text = labels_path.read_text()
     if labels_text.endswith("\n"):
         raise UserError(f"{labels_path} ends with a newline: the app would read an extra, empty label")

@@ -12,7 +12,8 @@ val appId: String = providers.gradleProperty("paddyEdge.applicationId").get()
 val appName: String = providers.gradleProperty("paddyEdge.appName").get()
 
 // Release signing comes from android/key.properties when it exists (the release workflow writes it
-// from repository secrets). Without it, release builds are signed with the debug key.
+// from repository secrets, escaped as java.util.Properties reads it). Without it, release builds are
+// signed with the debug key: fine for a PR build, never for a published release (the workflow refuses).
 val keystoreProperties = Properties()
 val keystorePropertiesFile = rootProject.file("key.properties")
 val hasReleaseKey = keystorePropertiesFile.exists()
@@ -36,8 +37,9 @@ android {
 
     defaultConfig {
         applicationId = appId
-        // pytorch_android (inside pytorch_lite) needs API 21.
-        minSdk = maxOf(flutter.minSdkVersion, 21)
+        // Flutter 3.35's floor is API 24 (Android 7.0), and image_picker's Android plugin needs 24 too.
+        // pytorch_android would run from API 21, but the app cannot go below Flutter's floor.
+        minSdk = flutter.minSdkVersion
         targetSdk = flutter.targetSdkVersion
         versionCode = flutter.versionCode
         versionName = flutter.versionName
@@ -57,6 +59,16 @@ android {
 
     buildTypes {
         release {
+            // R8 off, on purpose. Flutter's Gradle plugin turns on code and resource shrinking for
+            // release; with it, R8 strips the fbjni classes that PyTorch Android's native code finds by
+            // name (the app crashes in Module.initHybrid() on the first model load), and fbjni's
+            // javax.annotation.Nullable reference can fail the build with "Missing classes".
+            // pytorch_lite's README says to turn both off. Keep rules (org.pytorch.**,
+            // com.facebook.jni.**, com.facebook.soloader.**) would have to track PyTorch's internals,
+            // and the saving is small: the APK is mostly native libraries and the Dart AOT snapshot,
+            // which R8 does not touch.
+            isMinifyEnabled = false
+            isShrinkResources = false
             signingConfig = signingConfigs.getByName(if (hasReleaseKey) "release" else "debug")
         }
     }
@@ -64,10 +76,6 @@ android {
     packaging {
         // pytorch_android and other plugins can each bring these shared libraries.
         jniLibs.pickFirsts += listOf("lib/**/libc++_shared.so", "lib/**/libfbjni.so")
-    }
-
-    androidResources {
-        noCompress += listOf("ptl")
     }
 }
 

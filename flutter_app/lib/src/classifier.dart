@@ -1,4 +1,7 @@
+import 'dart:math' as math;
 import 'dart:typed_data';
+
+import 'package:flutter/services.dart' show PlatformException;
 
 import 'model_card.dart';
 
@@ -11,6 +14,7 @@ abstract class Classifier {
   Future<ClassificationResult> classify(Uint8List imageBytes);
 }
 
+/// A failure the person can read: [message] says what happened and what to do.
 class ClassifierException implements Exception {
   const ClassifierException(this.message);
 
@@ -18,6 +22,36 @@ class ClassifierException implements Exception {
 
   @override
   String toString() => message;
+}
+
+/// The photo itself is the problem: it could not be decoded.
+class ImageDecodeException extends ClassifierException {
+  const ImageDecodeException(super.message);
+}
+
+/// The photo decoded, but running the model on it failed.
+class InferenceException extends ClassifierException {
+  const InferenceException(super.message);
+}
+
+const decodeFailureMessage = 'This image could not be decoded. Try another photo (JPEG or PNG).';
+
+/// What the person should read when pytorch_lite fails on a photo. Its image decoder (the `image`
+/// package, in a worker isolate) throws "Unable to process image bytes" for a file it cannot decode;
+/// the native side (PyTorch Android, through Pigeon) fails with a [PlatformException].
+ClassifierException describeInferenceFailure(Object error) {
+  if (error is ClassifierException) {
+    return error;
+  }
+  if (error.toString().contains('Unable to process image bytes')) {
+    return const ImageDecodeException(decodeFailureMessage);
+  }
+  if (error is PlatformException) {
+    return InferenceException(
+      'The model could not run on this photo (${error.code}: ${error.message ?? 'no details'}).',
+    );
+  }
+  return InferenceException('The model could not run on this photo ($error).');
 }
 
 class Prediction {
@@ -57,4 +91,20 @@ List<Prediction> topK(List<double> probabilities, List<String> labels, int k) {
   final order = List<int>.generate(probabilities.length, (i) => i)
     ..sort((a, b) => probabilities[b].compareTo(probabilities[a]));
   return [for (final i in order.take(k)) Prediction(labels[i], probabilities[i])];
+}
+
+/// Probabilities from the model's raw scores (logits), computed stably: the largest logit is
+/// subtracted before exponentiating, so large scores cannot overflow to infinity and NaN.
+/// (pytorch_lite's own getProbabilities exponentiates the raw scores.)
+List<double> softmax(List<double> logits) {
+  if (logits.isEmpty) {
+    throw const InferenceException('The model returned no scores.');
+  }
+  if (logits.any((x) => !x.isFinite)) {
+    throw const InferenceException('The model returned a score that is not a number (NaN or infinite).');
+  }
+  final largest = logits.reduce(math.max);
+  final exps = [for (final x in logits) math.exp(x - largest)];
+  final sum = exps.fold<double>(0, (total, e) => total + e);
+  return [for (final e in exps) e / sum];
 }

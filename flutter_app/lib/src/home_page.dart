@@ -1,30 +1,21 @@
 import 'dart:typed_data';
 
 import 'package:flutter/material.dart';
-import 'package:image_picker/image_picker.dart';
+import 'package:image_picker/image_picker.dart' show ImageSource;
 
 import 'classifier.dart';
 import 'model_card.dart';
+import 'photo_source.dart';
 import 'result_view.dart';
 
-/// Returns the bytes of a photo from [source], or null when the person cancels.
-typedef PickImage = Future<Uint8List?> Function(ImageSource source);
-
-/// Photos are scaled to at most 1024 px by the picker: the model input is far smaller, and decoding a
-/// 12-megapixel photo in Dart would take seconds.
-Future<Uint8List?> pickWithImagePicker(ImageSource source) async {
-  final file = await ImagePicker().pickImage(source: source, maxWidth: 1024, maxHeight: 1024);
-  if (file == null) {
-    return null;
-  }
-  return file.readAsBytes();
-}
-
 class HomePage extends StatefulWidget {
-  const HomePage({super.key, required this.classifier, required this.pickImage});
+  const HomePage({super.key, required this.classifier, required this.pickImage, this.recoverLostPhoto});
 
   final Classifier classifier;
   final PickImage pickImage;
+
+  /// Called once the model is loaded: a photo Android kept while it killed the app is classified.
+  final RecoverLostPhoto? recoverLostPhoto;
 
   @override
   State<HomePage> createState() => _HomePageState();
@@ -50,6 +41,8 @@ class _HomePageState extends State<HomePage> {
       card = await widget.classifier.load();
     } on ClassifierException catch (failure) {
       error = failure.message;
+    } catch (failure) {
+      error = 'The model could not be loaded ($failure).';
     }
     if (!mounted) {
       return;
@@ -59,10 +52,25 @@ class _HomePageState extends State<HomePage> {
       _error = error;
       _busy = false;
     });
+    final recover = widget.recoverLostPhoto;
+    if (card != null && recover != null) {
+      await _obtainAndClassify(recover);
+    }
   }
 
-  Future<void> _pickAndClassify(ImageSource source) async {
-    final photo = await widget.pickImage(source);
+  Future<void> _pickAndClassify(ImageSource source) => _obtainAndClassify(() => widget.pickImage(source));
+
+  Future<void> _obtainAndClassify(Future<Uint8List?> Function() obtain) async {
+    final Uint8List? photo;
+    try {
+      photo = await obtain();
+    } on PhotoException catch (failure) {
+      _showError(failure.message);
+      return;
+    } catch (failure) {
+      _showError('Could not read the photo ($failure).');
+      return;
+    }
     if (photo == null || !mounted) {
       return;
     }
@@ -78,6 +86,8 @@ class _HomePageState extends State<HomePage> {
       result = await widget.classifier.classify(photo);
     } on ClassifierException catch (failure) {
       error = failure.message;
+    } catch (failure) {
+      error = 'Classification failed ($failure).';
     }
     if (!mounted) {
       return;
@@ -87,6 +97,12 @@ class _HomePageState extends State<HomePage> {
       _error = error;
       _busy = false;
     });
+  }
+
+  void _showError(String message) {
+    if (mounted) {
+      setState(() => _error = message);
+    }
   }
 
   @override
