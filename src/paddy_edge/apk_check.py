@@ -1,0 +1,431 @@
+"""Checks of a built APK that only the built APK can answer, for the flutter CI job. Standard library
+only (that job has no venv): `python3 -m paddy_edge.apk_check APK... --manifest-dump FILE --app DIR`.
+
+- The merged manifest (every plugin's manifest folded into ours by Gradle), read from
+  `aapt2 dump xmltree --file AndroidManifest.xml APK` (or `aapt dump xmltree APK AndroidManifest.xml`):
+  only the permissions the app uses, no required camera, the SDK floor README states.
+- The model, its card and the labels are inside, byte for byte the app's files.
+- Sizes, the arm64 APK first: the one most phones install.
+- A 16 KB page-alignment report of every native library, from the ELF program headers (every PT_LOAD
+  segment aligned to at least 16 KB) and the zip offset of libraries stored uncompressed. Google Play
+  requires it on 64-bit ABIs for apps targeting Android 15+; a sideloaded APK (the GitHub release)
+  installs without it and runs on phones with 4 KB pages.
+  PyTorch Android 2.1.0's libraries (inside pytorch_lite) are 4 KB aligned: the report says so, and
+  the alignment never fails the job.
+
+Exit status: 0 all checks passed, 1 a check failed (the output says which and what to do), 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import struct
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from paddy_edge.app_assets import APP_ASSETS, APP_DIR
+
+APK_ASSET_PREFIX = "assets/flutter_assets/"
+PAGE_16K = 16 * 1024
+EXPECTED_MIN_SDK = 24  # Flutter 3.35's flutter.minSdkVersion; README says Android 7.0 (API 24)+
+
+ALLOWED_PERMISSIONS = {
+    # image_picker asks for it at run time because it is declared (taking a photo).
+    "android.permission.CAMERA",
+}
+# androidx.core declares and uses "<applicationId>.DYNAMIC_RECEIVER_NOT_EXPORTED_PERMISSION" (signature
+# level, for its own non-exported broadcast receivers): harmless, and named after the package.
+ALLOWED_PACKAGE_PERMISSION_SUFFIXES = (".DYNAMIC_RECEIVER_NOT_EXPORTED_PERMISSION",)
+# Merged in by camera_android_camerax (through pytorch_lite -> camera); the app never uses them, and
+# AndroidManifest.xml removes them with tools:node="remove". INTERNET: the app runs offline.
+FORBIDDEN_PERMISSIONS = {
+    "android.permission.RECORD_AUDIO": "camera_android_camerax (video recording, unused here)",
+    "android.permission.WRITE_EXTERNAL_STORAGE": "camera_android_camerax (saving videos, unused here)",
+    "android.permission.READ_EXTERNAL_STORAGE": "not needed: image_picker uses the system photo picker",
+    "android.permission.INTERNET": "not needed: the model runs on the phone, offline",
+}
+PERMISSION_ELEMENTS = {"uses-permission", "uses-permission-sdk-23", "uses-permission-sdk-m"}
+
+# Native libraries PyTorch Android 2.1.0 brings (pytorch_android, pytorch_android_torchvision, fbjni,
+# and the libc++ they are built against): built with 4 KB pages, so 16 KB alignment fails for them.
+PYTORCH_ANDROID_LIBS = {
+    "libpytorch_jni.so",
+    "libpytorch_jni_lite.so",
+    "libpytorch_vision_jni.so",
+    "libfbjni.so",
+    "libc++_shared.so",
+}
+ELF_MACHINES = {3: "x86", 40: "ARM", 62: "x86-64", 183: "AArch64"}
+ELF_64_BIT_MACHINES = {62, 183}
+PT_LOAD = 1
+
+
+class ApkCheckError(Exception):
+    """Bad input: the message names the file and what to do."""
+
+
+# --- the merged manifest ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Element:
+    name: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Manifest:
+    package: str
+    elements: list[Element]
+
+    def all(self, *names: str) -> list[Element]:
+        return [e for e in self.elements if e.name in names]
+
+    @property
+    def permissions(self) -> list[str]:
+        return [e.attributes.get("name", "") for e in self.all(*PERMISSION_ELEMENTS)]
+
+    @property
+    def min_sdk(self) -> int | None:
+        sdk = self.all("uses-sdk")
+        value = sdk[0].attributes.get("minSdkVersion") if sdk else None
+        return int(value) if value is not None else None
+
+
+_ELEMENT = re.compile(r"^\s*E: (\S+)")
+# aapt2: `A: http://schemas.android.com/apk/res/android:name(0x01010003)="x" (Raw: "x")`, `...=false`, `=24`
+# aapt:  `A: android:name(0x01010003)="x" (Raw: "x")`, `=(type 0x12)0x0`, `=(type 0x10)0x18`
+_ATTRIBUTE = re.compile(
+    r'^\s*A: (?:[^\s"=]*:)?([\w-]+)(?:\(0x[0-9a-f]+\))?='
+    r'(?:"((?:[^"\\]|\\.)*)"|(\(type 0x[0-9a-f]+\)0x[0-9a-f]+|\S+))'
+)
+_AAPT_TYPED = re.compile(r"^\(type 0x([0-9a-f]+)\)0x([0-9a-f]+)$")
+
+
+def _attribute_value(raw: str) -> str:
+    """aapt's typed values as aapt2 prints them: booleans true/false, integers in decimal."""
+    typed = _AAPT_TYPED.match(raw)
+    if not typed:
+        return raw
+    kind, data = int(typed.group(1), 16), int(typed.group(2), 16)
+    if kind == 0x12:  # TYPE_INT_BOOLEAN
+        return "true" if data else "false"
+    if kind in (0x10, 0x11):  # TYPE_INT_DEC, TYPE_INT_HEX
+        return str(data)
+    return raw
+
+
+def parse_manifest_dump(text: str, source: str = "manifest dump") -> Manifest:
+    """The elements and attributes of `aapt2 dump xmltree` or `aapt dump xmltree` output."""
+    elements: list[Element] = []
+    for line in text.splitlines():
+        if match := _ELEMENT.match(line):
+            elements.append(Element(match.group(1)))
+        elif (match := _ATTRIBUTE.match(line)) and elements:
+            quoted, bare = match.group(2), match.group(3)
+            value = quoted if quoted is not None else _attribute_value(bare)
+            elements[-1].attributes[match.group(1)] = value
+    if not elements or elements[0].name != "manifest":
+        raise ApkCheckError(
+            f"{source} is not `aapt2 dump xmltree --file AndroidManifest.xml APK` output (no manifest "
+            "element): run that command on the built APK and pass its output"
+        )
+    return Manifest(elements[0].attributes.get("package", ""), elements[1:])
+
+
+def manifest_problems(manifest: Manifest, expected_min_sdk: int = EXPECTED_MIN_SDK) -> list[str]:
+    problems = []
+    for permission in manifest.permissions:
+        if permission in FORBIDDEN_PERMISSIONS:
+            problems.append(
+                f"the merged manifest asks for {permission} ({FORBIDDEN_PERMISSIONS[permission]}): "
+                "remove it in flutter_app/android/app/src/main/AndroidManifest.xml with "
+                f'<uses-permission android:name="{permission}" tools:node="remove" />'
+            )
+        elif permission not in ALLOWED_PERMISSIONS and not (
+            permission.startswith(manifest.package + ".")
+            and permission.endswith(ALLOWED_PACKAGE_PERMISSION_SUFFIXES)
+        ):
+            problems.append(
+                f"the merged manifest asks for {permission}, which the app does not use: a plugin "
+                'brought it in; remove it in AndroidManifest.xml with tools:node="remove", or, if the '
+                "app needs it, add it to ALLOWED_PERMISSIONS in src/paddy_edge/apk_check.py and to README"
+            )
+    for feature in manifest.all("uses-feature"):
+        name = feature.attributes.get("name", "")
+        if (
+            name.startswith("android.hardware.camera")
+            and feature.attributes.get("required", "true") != "false"
+        ):
+            problems.append(
+                f"the merged manifest requires {name}: phones without it could not install the app "
+                'although the gallery works without a camera; declare it with android:required="false" '
+                '(and tools:replace="android:required" when a plugin declares it)'
+            )
+    if manifest.min_sdk != expected_min_sdk:
+        problems.append(
+            f"the APK's minSdkVersion is {manifest.min_sdk}, README says API {expected_min_sdk}: update "
+            "README's phone section (and EXPECTED_MIN_SDK in src/paddy_edge/apk_check.py) or the Gradle file"
+        )
+    return problems
+
+
+# --- the model inside --------------------------------------------------------------------------------------
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def asset_problems(archive: zipfile.ZipFile, apk_name: str, app_dir: Path) -> list[str]:
+    """Every model file the app loads is in the APK, byte for byte the app's own."""
+    names = set(archive.namelist())
+    problems = []
+    for asset in APP_ASSETS.values():
+        entry = APK_ASSET_PREFIX + asset
+        if entry not in names:
+            problems.append(
+                f"{apk_name}: {entry} is missing: is it listed under flutter: assets: in pubspec.yaml?"
+            )
+        elif _sha256(archive.read(entry)) != _sha256((app_dir / asset).read_bytes()):
+            problems.append(f"{apk_name}: {entry} differs from {app_dir / asset}")
+    return problems
+
+
+# --- 16 KB page alignment ----------------------------------------------------------------------------------
+
+
+@dataclass
+class LibraryAlignment:
+    path: str  # inside the APK
+    machine: str
+    bits: int
+    min_load_align: int  # smallest p_align of the PT_LOAD segments
+    zip_offset: int | None  # data offset when stored uncompressed (mmapped from the APK), else None
+
+    @property
+    def elf_aligned(self) -> bool:
+        return self.min_load_align >= PAGE_16K
+
+    @property
+    def zip_aligned(self) -> bool:
+        return self.zip_offset is None or self.zip_offset % PAGE_16K == 0
+
+    @property
+    def aligned(self) -> bool:
+        return self.elf_aligned and self.zip_aligned
+
+    @property
+    def needs_16k(self) -> bool:
+        """Only 64-bit ABIs (arm64-v8a, x86_64) run with 16 KB pages."""
+        return self.bits == 64
+
+    @property
+    def from_pytorch(self) -> bool:
+        return Path(self.path).name in PYTORCH_ANDROID_LIBS
+
+
+def elf_load_alignment(data: bytes, name: str) -> tuple[str, int, int]:
+    """(machine, 32 or 64, the smallest p_align of the PT_LOAD segments) from an ELF file's headers."""
+    if data[:4] != b"\x7fELF" or len(data) < 52:
+        raise ApkCheckError(f"{name} is not an ELF shared library")
+    bits = {1: 32, 2: 64}.get(data[4])
+    order = {1: "<", 2: ">"}.get(data[5])
+    if bits is None or order is None:
+        raise ApkCheckError(f"{name}: unknown ELF class or byte order")
+    (machine,) = struct.unpack_from(order + "H", data, 18)
+    # e_phoff, then e_phentsize and e_phnum: where the two ELF classes keep them
+    if bits == 64:
+        (phoff,) = struct.unpack_from(order + "Q", data, 32)
+        phentsize, phnum = struct.unpack_from(order + "HH", data, 54)
+    else:
+        (phoff,) = struct.unpack_from(order + "I", data, 28)
+        phentsize, phnum = struct.unpack_from(order + "HH", data, 42)
+    aligns = []
+    for index in range(phnum):
+        offset = phoff + index * phentsize
+        if offset + phentsize > len(data):
+            raise ApkCheckError(f"{name}: program header {index} lies outside the file")
+        (p_type,) = struct.unpack_from(order + "I", data, offset)
+        if p_type != PT_LOAD:
+            continue
+        p_align = (
+            struct.unpack_from(order + "Q", data, offset + 48)[0]
+            if bits == 64
+            else struct.unpack_from(order + "I", data, offset + 28)[0]
+        )
+        aligns.append(p_align)
+    if not aligns:
+        raise ApkCheckError(f"{name} has no loadable (PT_LOAD) segment")
+    return ELF_MACHINES.get(machine, f"machine {machine}"), bits, min(aligns)
+
+
+def _data_offset(apk: Path, info: zipfile.ZipInfo) -> int:
+    """Where an entry's bytes start in the APK: after its local header, name and extra field."""
+    with apk.open("rb") as handle:
+        handle.seek(info.header_offset)
+        header = handle.read(30)
+    name_length, extra_length = struct.unpack_from("<HH", header, 26)
+    return info.header_offset + 30 + name_length + extra_length
+
+
+def library_alignments(apk: Path, archive: zipfile.ZipFile) -> list[LibraryAlignment]:
+    libraries = []
+    for info in archive.infolist():
+        if not (info.filename.startswith("lib/") and info.filename.endswith(".so")):
+            continue
+        data = archive.read(info)
+        machine, bits, align = elf_load_alignment(data, f"{apk.name}:{info.filename}")
+        stored = info.compress_type == zipfile.ZIP_STORED
+        libraries.append(
+            LibraryAlignment(info.filename, machine, bits, align, _data_offset(apk, info) if stored else None)
+        )
+    return libraries
+
+
+def alignment_report(libraries: list[LibraryAlignment]) -> list[str]:
+    lines = [
+        "| library | ELF | smallest LOAD p_align | zip offset | 16 KB pages |",
+        "|---|---|---|---|---|",
+    ]
+    for lib in sorted(libraries, key=lambda item: item.path):
+        if lib.aligned:
+            verdict = "aligned"
+        elif not lib.needs_16k:
+            verdict = "not aligned (32-bit ABI: not required)"
+        elif lib.from_pytorch:
+            verdict = "**not aligned** (expected: PyTorch Android 2.1.0)"
+        else:
+            verdict = "**not aligned** (unexpected)"
+        offset = "compressed" if lib.zip_offset is None else f"{lib.zip_offset:#x}"
+        lines.append(
+            f"| `{lib.path}` | {lib.machine}, {lib.bits}-bit | {lib.min_load_align:#x} | {offset} "
+            f"| {verdict} |"
+        )
+    misaligned = [lib for lib in libraries if lib.needs_16k and not lib.aligned]
+    expected = [lib for lib in misaligned if lib.from_pytorch]
+    unexpected = [lib for lib in misaligned if not lib.from_pytorch]
+    lines.append("")
+    if not misaligned:
+        lines.append("Every 64-bit native library is 16 KB aligned: Google Play's requirement is met.")
+    else:
+        if expected:
+            lines.append(
+                f"{len(expected)} 64-bit librar{'y is' if len(expected) == 1 else 'ies are'} from PyTorch "
+                "Android 2.1.0 (pytorch_lite) and not 16 KB aligned, as expected: sideloaded (the GitHub "
+                "release), this APK runs on phones with 4 KB memory pages (today's phones); a 16 KB-page "
+                "device runs it only in Android's page-size compatibility mode, if at all, and Google Play "
+                "requires 16 KB support for apps targeting Android 15+. The way out is ExecuTorch "
+                "(executorch_flutter), whose runtime is 16 KB aligned."
+            )
+        if unexpected:
+            lines.append(
+                f"{len(unexpected)} other 64-bit librar{'y is' if len(unexpected) == 1 else 'ies are'} not "
+                "16 KB aligned (" + ", ".join(f"`{lib.path}`" for lib in unexpected) + "): find which "
+                "dependency brings it before publishing to Google Play."
+            )
+    return lines
+
+
+# --- the report --------------------------------------------------------------------------------------------
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB ({size:,} bytes)"
+
+
+def _abi(apk: Path) -> str:
+    match = re.search(r"^app-(.+?)-release(?:-[\w-]+)?\.apk$", apk.name)  # e.g. ...-release-debug-signed.apk
+    return match.group(1) if match else "universal"
+
+
+def check(
+    apks: list[Path], manifest_dump: Path, app_dir: Path = APP_DIR, expected_min_sdk: int = EXPECTED_MIN_SDK
+) -> tuple[list[str], list[str], list[str]]:
+    """Returns (report lines in Markdown, problems that fail the check, warnings)."""
+    if not apks:
+        raise ApkCheckError("no APK given: pass the APKs `flutter build apk` wrote")
+    try:
+        manifest = parse_manifest_dump(manifest_dump.read_text(), str(manifest_dump))
+    except OSError as exc:
+        raise ApkCheckError(
+            f"{manifest_dump} cannot be read ({exc.strerror}): dump the manifest first"
+        ) from None
+    problems = manifest_problems(manifest, expected_min_sdk)
+    ordered = sorted(apks, key=lambda apk: (_abi(apk) != "arm64-v8a", apk.name))
+    report = [
+        "## The built APK",
+        "",
+        f"Merged manifest of `{manifest.package}`: minSdkVersion {manifest.min_sdk}; permissions "
+        + (", ".join(f"`{p}`" for p in manifest.permissions) or "none")
+        + "; camera features: "
+        + (
+            ", ".join(
+                f"`{f.attributes.get('name')}` required={f.attributes.get('required', 'true')}"
+                for f in manifest.all("uses-feature")
+                if f.attributes.get("name", "").startswith("android.hardware.camera")
+            )
+            or "none"
+        )
+        + ".",
+        "",
+        "| APK | ABI | size |",
+        "|---|---|---|",
+    ]
+    alignments: list[LibraryAlignment] = []
+    for apk in ordered:
+        try:
+            archive = zipfile.ZipFile(apk)
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise ApkCheckError(
+                f"{apk} is not an APK ({exc}): pass the files `flutter build apk` wrote"
+            ) from None
+        with archive:
+            problems += asset_problems(archive, apk.name, app_dir)
+            alignments += library_alignments(apk, archive)
+        report.append(f"| `{apk.name}` | {_abi(apk)} | {_megabytes(apk.stat().st_size)} |")
+    report += ["", "### 16 KB page alignment of the native libraries", "", *alignment_report(alignments)]
+    warnings = [
+        f"{lib.path} is not 16 KB aligned and is not from PyTorch Android"
+        for lib in alignments
+        if lib.needs_16k and not lib.aligned and not lib.from_pytorch
+    ]
+    if not problems:
+        report.insert(2, "Model, card and labels are inside every APK; the merged manifest passes.\n")
+    return report, problems, warnings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("apks", type=Path, nargs="+", help="the APKs `flutter build apk` wrote")
+    parser.add_argument(
+        "--manifest-dump", type=Path, required=True, help="aapt2 dump xmltree --file AndroidManifest.xml APK"
+    )
+    parser.add_argument("--app", dest="app_dir", type=Path, default=APP_DIR)
+    parser.add_argument("--min-sdk", type=int, default=EXPECTED_MIN_SDK, help="the SDK floor README states")
+    parser.add_argument("--summary", type=Path, help="append the report here (e.g. $GITHUB_STEP_SUMMARY)")
+    args = parser.parse_args(argv)
+    try:
+        report, problems, warnings = check(args.apks, args.manifest_dump, args.app_dir, args.min_sdk)
+    except ApkCheckError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text = "\n".join(report) + "\n"
+    print(text)
+    if args.summary:
+        with args.summary.open("a") as summary:
+            summary.write(text)
+    in_actions = bool(os.environ.get("GITHUB_ACTIONS"))
+    for warning in warnings:
+        print(f"::warning title=16 KB alignment::{warning}" if in_actions else f"warning: {warning}")
+    for problem in problems:
+        print(f"::error title=APK check::{problem}" if in_actions else f"error: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The app is built on every pull request: ci.yml's flutter job, read as data. It builds the release APK
+with the committed placeholder model, checks the built APK with paddy_edge.apk_check (standard library
+only: the job has no venv), and holds the committed pubspec.lock to what `flutter pub get` writes."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from ..conftest import ROOT
+
+FLUTTER_VERSION = "3.35.7"  # the version pubspec.yaml's environment and README are written against
+
+
+def _workflow(name: str) -> dict:
+    return yaml.safe_load((ROOT / f".github/workflows/{name}.yml").read_text())
+
+
+def _runs(job: dict) -> list[str]:
+    return [step.get("run", "") for step in job["steps"]]
+
+
+def _index(job: dict, needle: str) -> int:
+    return next(i for i, run in enumerate(_runs(job)) if needle in run)
+
+
+def test_every_pull_request_builds_the_release_apk() -> None:
+    job = _workflow("ci")["jobs"]["flutter"]
+    uses = {step["uses"].split("@")[0]: step for step in job["steps"] if "uses" in step}
+    assert str(uses["subosito/flutter-action"]["with"]["flutter-version"]) == FLUTTER_VERSION
+    assert str(uses["actions/setup-java"]["with"]["java-version"]) == "17"
+    order = [
+        _index(job, "flutter pub get"),
+        _index(job, "flutter analyze"),
+        _index(job, "flutter test"),
+        _index(job, "flutter build apk --release --split-per-abi"),
+        _index(job, "dump xmltree --file AndroidManifest.xml"),
+        _index(job, "python3 -m paddy_edge.apk_check"),
+    ]
+    assert order == sorted(order)
+    assert not any("make setup" in run or ".venv" in run for run in _runs(job)), "no venv in this job"
+    assert not any("app_assets" in run for run in _runs(job)), "it builds the committed placeholder model"
+
+
+def test_the_apk_check_reads_the_merged_manifest_of_the_built_apk() -> None:
+    job = _workflow("ci")["jobs"]["flutter"]
+    dump = job["steps"][_index(job, "dump xmltree")]["run"]
+    assert re.search(
+        r"aapt2.* dump xmltree --file AndroidManifest\.xml \\\s+\S+app-arm64-v8a-release\.apk", dump
+    )
+    check = job["steps"][_index(job, "paddy_edge.apk_check")]
+    assert check["env"]["PYTHONPATH"] == "src"
+    assert "--manifest-dump merged-manifest.txt" in check["run"] and "--app flutter_app" in check["run"]
+    assert "merged-manifest.txt" in dump and '--summary "$GITHUB_STEP_SUMMARY"' in check["run"]
+
+
+def test_the_lock_is_uploaded_and_must_match_the_committed_one() -> None:
+    job = _workflow("ci")["jobs"]["flutter"]
+    upload = next(s for s in job["steps"] if s.get("with", {}).get("path") == "flutter_app/pubspec.lock")
+    assert upload["if"] == "${{ !cancelled() && steps.pub.outcome == 'success' }}"
+    lock_check = job["steps"][_index(job, "git diff --quiet -- flutter_app/pubspec.lock")]
+    assert "git ls-files --error-unmatch flutter_app/pubspec.lock" in lock_check["run"]
+    assert "!cancelled()" in lock_check["if"], "the first run still shows the build, then fails"
+
+
+def test_the_release_apk_job_checks_the_apk() -> None:
+    job = _workflow("release")["jobs"]["apk"]
+    assert (
+        _index(job, "verify-apk")
+        < _index(job, "dump xmltree")
+        < _index(job, "python3 -m paddy_edge.apk_check")
+    )
