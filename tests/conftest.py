@@ -1,7 +1,9 @@
 """Shared fixtures. Test configurations are tiny overlays on the real params.yaml (one place for config).
 
 The `pipeline` fixture runs the real `dvc repro` of the shipped smoke profile once per session, in a
-temporary copy of the repository with its own SQLite MLflow store; the model and pipeline tests read it."""
+temporary copy of the repository with its own SQLite MLflow store; every test that uses it is marked
+`slow` here (`make test-fast` leaves them out). `tiny_bundle` is what export writes, on a tiny network, in
+under a second: for the tests of what happens to a bundle after export."""
 
 from __future__ import annotations
 
@@ -34,6 +36,29 @@ TEST_OVERLAY: dict[str, Any] = {
 def params_with(overlay: dict[str, Any] | None = None) -> Params:
     """The repository's params.yaml with an overlay, validated."""
     return parse_params(deep_merge(read_yaml(ROOT / "params.yaml"), overlay or {}))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "pipeline" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """model.ptl, model.onnx, labels.txt and model_card.json of an untrained 32-px network with the
+    real labels, written by the export stage's own write_bundle."""
+    from paddy_edge import formats
+    from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
+    from paddy_edge.sample import PADDY_LABELS
+    from paddy_edge.stages.export import model_metadata, tiny_network, write_bundle
+
+    out = tmp_path_factory.mktemp("tiny_bundle")
+    network = tiny_network(len(PADDY_LABELS), seed=1)
+    model = ModelSpec("tiny-test-network", list(PADDY_LABELS), 32, IMAGENET_MEAN, IMAGENET_STD)
+    metadata = {**model_metadata(model, "nearest", "run-of-the-tiny-bundle"), "placeholder": False}
+    write_bundle(network, formats.ExportSpec(model, metadata, 17), out, name="paddy-edge-tiny")
+    return out
 
 
 @pytest.fixture

@@ -85,7 +85,8 @@ def check_layout(root: Path) -> None:
     csv = root / "train.csv"
     if not csv.is_file():
         raise UserError(f"{csv} is missing: the data is not in the Kaggle layout")
-    header = csv.open().readline().strip().split(",")
+    with csv.open() as handle:
+        header = handle.readline().strip().split(",")
     missing = [c for c in TRAIN_CSV_COLUMNS if c not in header]
     if missing:
         raise UserError(

@@ -60,7 +60,7 @@ def save_weights(network: torch.nn.Module, path: Path) -> None:
 
 
 def load_trained(
-    weights: Path = paths.WEIGHTS, spec_path: Path = paths.VOCAB
+    weights: Path = paths.WEIGHTS, spec_path: Path = paths.MODEL_SPEC
 ) -> tuple[torch.nn.Module, ModelSpec]:
     """The trained network in eval mode on the CPU, and its spec."""
     paths.raise_missing(weights, "train")

@@ -1,12 +1,16 @@
 """Where every stage reads and writes (relative to the repository root, as dvc.yaml runs them),
-and how outputs land: built under a temporary name and moved into place only on success."""
+and how outputs land: built under a temporary name and moved into place only on success.
+
+Standard library only: the workflows' scripts (paddy_edge.ci) use it without the pipeline's venv."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +26,7 @@ MANIFEST = PREPARED / "manifest.csv"  # image, source, label, split
 
 TRAINED = Path("models/trained")
 WEIGHTS = TRAINED / "weights.safetensors"
-VOCAB = TRAINED / "vocab.json"
+MODEL_SPEC = TRAINED / "model_spec.json"  # architecture, labels, input size, mean/std
 RUN_INFO = TRAINED / "mlflow_run.json"
 
 EXPORTED = Path("models/export")
@@ -30,6 +34,7 @@ LITE_MODEL = EXPORTED / "model.ptl"
 ONNX_MODEL = EXPORTED / "model.onnx"
 EXPORT_LABELS = EXPORTED / "labels.txt"
 MODEL_CARD = EXPORTED / "model_card.json"
+LITE_METADATA = "metadata.json"  # inside model.ptl: the card's facts, travelling with the model
 
 REPORTS = Path("reports")
 DATA_REPORT = REPORTS / "data_report.json"
@@ -42,6 +47,22 @@ PREDICTIONS = REPORTS / "predictions.csv"
 BENCH_RAW = REPORTS / "benchmark.json"
 BENCH_SUMMARY = REPORTS / "bench.json"
 GATE_REPORT = REPORTS / "gate.json"
+DEVICE_REPORT = REPORTS / "device_check.json"  # make device-check, outside dvc.yaml
+
+# What each stage writes: dvc.yaml's outs, metrics and plots say the same (tests/code/test_dvc_deps.py).
+OUTPUTS = {
+    "fetch": (RAW,),
+    "prepare": (PREPARED, DATA_REPORT),
+    "train": (TRAINED, TRAIN_METRICS, TRAIN_HISTORY),
+    "export": (EXPORTED,),
+    "evaluate": (EVAL_METRICS, PER_CLASS, PREDICTIONS, CONFUSION_PNG),
+    "bench": (BENCH_RAW, BENCH_SUMMARY),
+    "gate": (GATE_REPORT,),
+}
+
+FLUTTER_APP = Path("flutter_app")
+SMOKE_WORKSPACE = Path(".smoke")
+SMOKE_PROFILE = Path("profiles/smoke.yaml")
 
 MLFLOW_DEFAULT_URI = "sqlite:///mlflow.db"
 
@@ -103,3 +124,23 @@ def raise_missing(path: Path, made_by: str) -> None:
         raise UserError(
             f"{path} is missing: it is written by the '{made_by}' stage; run `dvc repro {made_by}`"
         )
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_lite_metadata(model: Path) -> dict:
+    """The metadata export put inside a .ptl, read as the zip it is: no torch needed (the APK job)."""
+    try:
+        with zipfile.ZipFile(model) as archive:
+            name = next(n for n in archive.namelist() if n.endswith(f"/extra/{LITE_METADATA}"))
+            return json.loads(archive.read(name))
+    except (OSError, zipfile.BadZipFile, StopIteration, json.JSONDecodeError):
+        raise UserError(
+            f"{model} is not a lite TorchScript model with paddy-edge metadata: export again"
+        ) from None

@@ -10,8 +10,8 @@ from PIL import UnidentifiedImageError
 from rich.console import Console
 
 from paddy_edge import paths
+from paddy_edge.formats import PHONE_FORMAT, REGISTRY, runner
 from paddy_edge.preprocess import load_app_input, softmax
-from paddy_edge.runtimes import lite_runner
 
 
 def top_k(probabilities: np.ndarray, labels: list[str], k: int) -> list[tuple[str, float]]:
@@ -22,7 +22,7 @@ def top_k(probabilities: np.ndarray, labels: list[str], k: int) -> list[tuple[st
 def classify(images: list[Path], model_dir: Path, k: int) -> dict[Path, list[tuple[str, float]] | str]:
     """Top-k (label, probability) per image, or the reason the image could not be read."""
     card = paths.read_json(model_dir / paths.MODEL_CARD.name, "export")
-    run = lite_runner(model_dir / paths.LITE_MODEL.name)
+    run = runner(PHONE_FORMAT, file=model_dir / REGISTRY[PHONE_FORMAT].file.name)
     answers: dict[Path, list[tuple[str, float]] | str] = {}
     for image in images:
         try:

@@ -1,7 +1,10 @@
 """MLflow: one run per trained model. train opens it; every later stage logs into the same run.
 
 The default store is a local SQLite file (no server); MLFLOW_TRACKING_URI points at a server instead.
-Only params.yaml values, metrics and files are logged: never the environment (it may hold secrets)."""
+Only params.yaml values, metrics and files are logged: never the environment (it may hold secrets).
+Each stage logs the params it reads: train the ones that make the model (as MLflow params, which are
+immutable), the later stages theirs as `params.*` tags, because they may rerun on the same model with
+other values (a new gate threshold reruns only the gate)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from paddy_edge import paths
+from paddy_edge.config import Params, flatten
 from paddy_edge.errors import UserError
 
 
@@ -52,17 +56,6 @@ def redact(uri: str) -> str:
     if parsed.password:
         return uri.replace(parsed.password, "***")
     return uri
-
-
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def git_commit(root: Path | None = None) -> str:
@@ -141,3 +134,27 @@ def resume_run(experiment: str) -> Iterator[Any]:
     experiment_id = use_experiment(experiment)
     with mlflow.start_run(run_id=_run_for(run_id_from_train(), experiment_id)) as run:
         yield run
+
+
+def _pick(params: Params, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The values of `keys` ("train", "evaluate.resample", ...) of the validated params, flattened."""
+    dumped = flatten(params.model_dump(mode="json"))
+    return {
+        name: value
+        for name, value in dumped.items()
+        if any(name == key or name.startswith(f"{key}.") for key in keys)
+    }
+
+
+def log_params(params: Params, *keys: str) -> None:
+    """MLflow params, for what defines the trained model and never changes within its run."""
+    import mlflow
+
+    mlflow.log_params(_pick(params, keys))
+
+
+def log_settings(params: Params, *keys: str) -> None:
+    """`params.<key>` tags for a later stage's settings: the run shows the values of its latest rerun."""
+    import mlflow
+
+    mlflow.set_tags({f"params.{name}": str(value) for name, value in _pick(params, keys).items()})

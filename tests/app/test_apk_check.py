@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from paddy_edge import apk_check
-from paddy_edge.app_assets import APP_ASSETS
+from paddy_edge.ci import apk_check, page_alignment
+from paddy_edge.ci.app_assets import APP_ASSETS
+from paddy_edge.errors import UserError
 
 from ..conftest import ROOT
 
@@ -75,7 +76,7 @@ def test_what_camerax_merges_in_is_caught_with_what_to_do(tool: str) -> None:
 def test_a_file_that_is_not_a_dump_is_refused_by_name(tmp_path: Path) -> None:
     bogus = tmp_path / "manifest.txt"
     bogus.write_text("ERROR: dump failed: no such file\n")
-    with pytest.raises(apk_check.ApkCheckError, match=r"manifest\.txt is not `aapt2 dump xmltree"):
+    with pytest.raises(UserError, match=r"manifest\.txt is not `aapt2 dump xmltree"):
         apk_check.check([tmp_path / "x.apk"], bogus, APP)
 
 
@@ -160,7 +161,7 @@ def test_the_smallest_load_alignment_is_read_from_generated_headers(
     bits: int, machine: int, name: str, big_endian: bool
 ) -> None:
     data = _elf(bits, machine, [0x4000, 0x1000, 0x10000], big_endian)
-    assert apk_check.elf_load_alignment(data, "lib.so") == (name, bits, 0x1000)
+    assert page_alignment.elf_load_alignment(data, "lib.so") == (name, bits, 0x1000)
 
 
 def _real_shared_libraries() -> list[Path]:
@@ -180,14 +181,14 @@ def test_real_libraries_read_as_readelf_reads_them() -> None:
             for line in listing.stdout.splitlines()
             if line.strip().startswith("LOAD")
         ]
-        _, bits, smallest = apk_check.elf_load_alignment(library.read_bytes(), library.name)
+        _, bits, smallest = page_alignment.elf_load_alignment(library.read_bytes(), library.name)
         assert smallest == min(aligns), library
         assert bits == (64 if sys.maxsize > 2**32 else 32)
 
 
 def test_what_is_not_an_elf_library_is_refused() -> None:
-    with pytest.raises(apk_check.ApkCheckError, match=r"lib/arm64-v8a/x\.so is not an ELF"):
-        apk_check.elf_load_alignment(
+    with pytest.raises(UserError, match=r"lib/arm64-v8a/x\.so is not an ELF"):
+        page_alignment.elf_load_alignment(
             b"not an elf file at all, long enough to be read" * 2, "lib/arm64-v8a/x.so"
         )
 
@@ -206,7 +207,7 @@ def _write_stored_aligned(apk: zipfile.ZipFile, name: str, data: bytes, align: i
     apk.writestr(info, data)
 
 
-def _apk(path: Path, libs: dict[str, bytes], assets: bool = True, align: int = apk_check.PAGE_16K) -> Path:
+def _apk(path: Path, libs: dict[str, bytes], assets: bool = True, align: int = page_alignment.PAGE_16K) -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as apk:
         apk.writestr("AndroidManifest.xml", b"\x03\x00\x08\x00binary xml")
         if assets:
@@ -249,7 +250,7 @@ def test_a_good_apk_passes_and_says_pytorch_is_not_16k_aligned(tmp_path: Path) -
 
 def test_an_unexpected_misaligned_library_warns_and_a_misaligned_zip_entry_counts(tmp_path: Path) -> None:
     apk = _apk(tmp_path / "app-arm64-v8a-release.apk", {"lib/arm64-v8a/libother.so": ARM64_OK}, align=4096)
-    libraries = apk_check.library_alignments(apk, zipfile.ZipFile(apk))
+    libraries = page_alignment.library_alignments(apk, zipfile.ZipFile(apk))
     assert libraries[0].elf_aligned and not libraries[0].zip_aligned
     assert libraries[0].zip_offset % 4096 == 0
     _, problems, warnings = apk_check.check([apk], _dump("merged_fixed", "aapt2"), APP)
@@ -280,7 +281,7 @@ def test_the_command_fails_on_problems_and_appends_the_summary(tmp_path: Path) -
     command = [
         sys.executable,
         "-m",
-        "paddy_edge.apk_check",
+        "paddy_edge.ci.apk_check",
         str(apk),
         "--app",
         str(APP),
@@ -315,7 +316,7 @@ def test_the_command_fails_on_problems_and_appends_the_summary(tmp_path: Path) -
 def test_the_check_runs_on_the_standard_library_alone() -> None:
     """The flutter job has no venv: importing the module must not pull in anything outside the stdlib."""
     code = (
-        "import sys; import paddy_edge.apk_check; "
+        "import sys; import paddy_edge.ci.apk_check; "
         "third = {m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names); "
         "third -= {'paddy_edge', '__main__'}; "
         "print(sorted(third))"

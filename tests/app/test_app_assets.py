@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from paddy_edge.app_assets import app_files, check_bundle, exported_files, install
+from paddy_edge.ci.app_assets import app_files, check_bundle, exported_files, install
 from paddy_edge.errors import UserError
 
-from ..conftest import ROOT, Pipeline
+from ..conftest import ROOT
 
 
 @pytest.fixture
@@ -23,8 +23,8 @@ def app(tmp_path: Path) -> Path:
     return target
 
 
-def test_install_puts_the_trained_model_where_the_app_loads_it(pipeline: Pipeline, app: Path) -> None:
-    export = pipeline.workspace / "models/export"
+def test_install_puts_the_exported_model_where_the_app_loads_it(tiny_bundle: Path, app: Path) -> None:
+    export = tiny_bundle
     result = subprocess.run(
         [sys.executable, "-m", "paddy_edge", "app-assets", "--from", str(export), "--app", str(app)],
         capture_output=True,
@@ -32,16 +32,16 @@ def test_install_puts_the_trained_model_where_the_app_loads_it(pipeline: Pipelin
     )
     assert result.returncode == 0, result.stderr
     card = check_bundle(app_files(app))
-    assert card["placeholder"] is False and card["input"]["width"] == 96
+    assert card["placeholder"] is False and card["input"]["width"] == 32
     for name, target in app_files(app).items():
         assert target.read_bytes() == (export / name).read_bytes()
 
 
 def test_a_labels_file_with_a_trailing_newline_is_refused(
-    pipeline: Pipeline, app: Path, tmp_path: Path
+    tiny_bundle: Path, app: Path, tmp_path: Path
 ) -> None:
     export = tmp_path / "export"
-    shutil.copytree(pipeline.workspace / "models/export", export)
+    shutil.copytree(tiny_bundle, export)
     labels = export / "labels.txt"
     labels.write_text(labels.read_text() + "\n")
     before = {name: path.read_bytes() for name, path in app_files(app).items()}
@@ -50,9 +50,9 @@ def test_a_labels_file_with_a_trailing_newline_is_refused(
     assert {name: path.read_bytes() for name, path in app_files(app).items()} == before
 
 
-def test_a_model_that_is_not_the_carded_one_is_refused(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_a_model_that_is_not_the_carded_one_is_refused(tiny_bundle: Path, tmp_path: Path) -> None:
     export = tmp_path / "export"
-    shutil.copytree(pipeline.workspace / "models/export", export)
+    shutil.copytree(tiny_bundle, export)
     shutil.copyfile(ROOT / "flutter_app/assets/models/model.ptl", export / "model.ptl")
     with pytest.raises(UserError, match="sha256 differs"):
         check_bundle(exported_files(export))
@@ -92,7 +92,7 @@ def test_a_card_the_app_cannot_honour_is_not_installed(
         install(export, app)
     assert {name: path.read_bytes() for name, path in app_files(app).items()} == before
     result = subprocess.run(
-        [sys.executable, "-m", "paddy_edge.app_assets", "--from", str(export), "--app", str(app)],
+        [sys.executable, "-m", "paddy_edge.ci.app_assets", "--from", str(export), "--app", str(app)],
         capture_output=True,
         text=True,
     )

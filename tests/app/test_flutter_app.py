@@ -17,7 +17,7 @@ import tree_sitter
 import tree_sitter_dart
 import yaml
 
-from paddy_edge.app_assets import (
+from paddy_edge.ci.app_assets import (
     APP_ASSETS,
     APP_INPUT_CONTRACT,
     APP_OUTPUT,
@@ -248,7 +248,7 @@ def test_gitignore_keeps_generated_and_secret_files_out_and_the_lock_in() -> Non
 def test_launcher_icons_are_generated_from_the_committed_source(tmp_path: Path) -> None:
     from PIL import Image
 
-    from paddy_edge import launcher_icons
+    from paddy_edge.ci import launcher_icons
 
     with Image.open(APP / launcher_icons.SOURCE) as source:
         assert source.width == source.height >= launcher_icons.MIN_SOURCE_SIDE
@@ -261,14 +261,14 @@ def test_launcher_icons_are_generated_from_the_committed_source(tmp_path: Path) 
         with Image.open(target) as committed, Image.open(fresh) as regenerated:
             assert committed.size == (side, side), target
             assert committed.convert("RGBA").tobytes() == regenerated.convert("RGBA").tobytes(), (
-                f"{target} is stale: run `python -m paddy_edge.launcher_icons`"
+                f"{target} is stale: run `python -m paddy_edge.ci.launcher_icons`"
             )
 
 
 def test_a_bad_icon_source_is_refused_by_name(tmp_path: Path) -> None:
     from PIL import Image
 
-    from paddy_edge import launcher_icons
+    from paddy_edge.ci import launcher_icons
     from paddy_edge.errors import UserError
 
     (tmp_path / "icon").mkdir()
@@ -299,8 +299,8 @@ def test_the_app_and_the_pipeline_hold_the_same_card_contract() -> None:
 
 
 def test_the_pipelines_export_meets_the_contract() -> None:
-    from paddy_edge.export import model_metadata
     from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
+    from paddy_edge.stages.export import model_metadata
 
     spec = ModelSpec("any", ["a", "b"], 64, IMAGENET_MEAN, IMAGENET_STD)
     card = model_metadata(spec, "nearest", None)

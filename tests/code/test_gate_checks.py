@@ -6,7 +6,7 @@ import pytest
 
 from paddy_edge.config import read_yaml
 from paddy_edge.errors import UserError
-from paddy_edge.gate import checks, registry_enabled
+from paddy_edge.stages.gate import checks, registry_enabled
 
 from ..conftest import ROOT, TEST_OVERLAY, params_with
 

@@ -16,7 +16,7 @@ from ..conftest import ROOT
 def test_workspace_has_the_pipeline_but_not_the_real_lock(tmp_path: Path) -> None:
     before = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
     workspace = build_workspace(ROOT, tmp_path / "ws", {"data": {"source": "sample"}, "train": {"epochs": 1}})
-    for name in ("dvc.yaml", "src/paddy_edge/prepare.py", "benchmarks/test_latency.py", ".dvc/config"):
+    for name in ("dvc.yaml", "src/paddy_edge/stages/prepare.py", "benchmarks/test_latency.py", ".dvc/config"):
         assert (workspace / name).exists(), name
     assert not (workspace / "dvc.lock").exists()
     params = yaml.safe_load((workspace / "params.yaml").read_text())

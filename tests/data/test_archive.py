@@ -3,16 +3,18 @@ data/raw only when everything succeeded."""
 
 from __future__ import annotations
 
+import gc
+import warnings
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from paddy_edge.archive import extract_zip, verify_zip
+from paddy_edge.archive import check_layout, extract_zip, verify_zip
 from paddy_edge.config import DataParams
 from paddy_edge.errors import UserError
-from paddy_edge.fetch import fetch
 from paddy_edge.sample import write_sample_zip
+from paddy_edge.stages.fetch import fetch
 
 
 def competition_zip(path: Path, extra: dict[str, bytes] | None = None, prefix: str = "") -> Path:
@@ -100,3 +102,14 @@ def test_a_failed_fetch_keeps_the_previous_good_data(tmp_path: Path, tiny_sample
     with pytest.raises(UserError, match=r"nope\.zip does not exist"):
         fetch(missing, raw)
     assert sorted(str(p.relative_to(raw)) for p in raw.rglob("*")) == before
+
+
+def test_checking_the_layout_closes_train_csv(tmp_path: Path, tiny_sample) -> None:
+    archive = tmp_path / "sample.zip"
+    write_sample_zip(tiny_sample, archive)
+    extract_zip(archive, tmp_path / "raw")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        check_layout(tmp_path / "raw")
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []

@@ -14,8 +14,8 @@ from PIL import Image
 from paddy_edge.archive import extract_zip
 from paddy_edge.config import PrepareParams
 from paddy_edge.errors import UserError
-from paddy_edge.prepare import prepare
 from paddy_edge.sample import PADDY_LABELS, write_sample_zip
+from paddy_edge.stages.prepare import prepare
 
 PARAMS = PrepareParams(valid_pct=0.25, seed=1, max_side=40, min_side=16, max_skipped_pct=20.0, workers=2)
 
@@ -117,7 +117,7 @@ def test_data_not_in_the_kaggle_layout_is_named(tmp_path: Path) -> None:
 
 
 def test_a_full_size_photo_is_decoded_at_reduced_scale_and_keeps_its_aspect(tmp_path: Path) -> None:
-    from paddy_edge.prepare import resize_copy
+    from paddy_edge.stages.prepare import resize_copy
 
     source = tmp_path / "photo.jpg"
     Image.new("RGB", (480, 640), (40, 160, 60)).save(source, format="JPEG")

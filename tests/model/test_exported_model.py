@@ -33,7 +33,7 @@ def test_card_checksums_and_sizes_match_the_files(pipeline: Pipeline, card: dict
 
 
 def test_lite_metadata_round_trips(pipeline: Pipeline, card: dict) -> None:
-    from paddy_edge.export import read_lite_metadata
+    from paddy_edge.paths import read_lite_metadata
 
     embedded = read_lite_metadata(pipeline.workspace / "models/export/model.ptl")
     for key in ("architecture", "labels", "input", "mlflow_run_id", "mobile_optimized"):
@@ -44,8 +44,8 @@ def test_lite_metadata_round_trips(pipeline: Pipeline, card: dict) -> None:
 def test_lite_and_onnx_agree_with_eager_on_real_prepared_images(
     pipeline: Pipeline, card: dict, monkeypatch
 ) -> None:
+    from paddy_edge.formats import runner
     from paddy_edge.preprocess import load_app_input
-    from paddy_edge.runtimes import runner
 
     monkeypatch.chdir(pipeline.workspace)
     manifest = pd.read_csv("data/prepared/manifest.csv")

@@ -40,7 +40,7 @@ def test_zeroed_weights_fail_the_gate(pipeline: Pipeline, tmp_path: Path) -> Non
 def test_shuffled_labels_fail_the_gate(pipeline: Pipeline, tmp_path: Path) -> None:
     """The right network with its labels in the wrong order: files look fine, answers are wrong."""
     clone = pipeline.clone(tmp_path / "shuffled")
-    vocab_path = clone.workspace / "models/trained/vocab.json"
+    vocab_path = clone.workspace / "models/trained/model_spec.json"
     vocab = json.loads(vocab_path.read_text())
     vocab["labels"] = vocab["labels"][3:] + vocab["labels"][:3]
     vocab_path.write_text(json.dumps(vocab))

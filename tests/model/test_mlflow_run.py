@@ -41,6 +41,11 @@ def test_run_holds_params_metrics_and_tags_of_every_stage(pipeline: Pipeline, ru
     ):
         assert key in metrics, key
     assert metrics["gate.passed"] == 1.0 and tags["gate"] == "passed"
+    # Each stage logs the params it reads: train's as params, the later stages' as tags.
+    assert {name.split(".")[0] for name in params} == {"train", "data", "mlflow"}
+    assert tags["params.export.onnx_opset"] == "17" and tags["params.evaluate.resample"] == "nearest"
+    assert tags["params.evaluate.batch_size"] == "32" and tags["params.bench.threads"] == "2"
+    assert tags["params.gates.min_accuracy"] == "0.6"
     assert tags["version.torch"].startswith("2.15") and tags["git.commit"]
 
 

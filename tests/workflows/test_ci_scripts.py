@@ -19,8 +19,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from paddy_edge import ci_report, gated, release
-from paddy_edge.app_assets import APP_ASSETS
+from paddy_edge.ci import gated, release
+from paddy_edge.ci import report as ci_report
+from paddy_edge.ci.app_assets import APP_ASSETS
+from paddy_edge.errors import UserError
 
 from ..conftest import ROOT, Pipeline
 
@@ -90,9 +92,9 @@ def test_report_without_baseline_or_gate_says_so(tmp_path: Path) -> None:
 
 def test_profile_is_smoke_without_kaggle_credentials_and_real_with(tmp_path: Path) -> None:
     empty = {"HOME": str(tmp_path), "KAGGLE_CONFIG_DIR": str(tmp_path / "none")}
-    smoke = _run_module("paddy_edge.ci_report", "profile", env=empty)
+    smoke = _run_module("paddy_edge.ci.report", "profile", env=empty)
     assert smoke.stdout.split() == ["profile=smoke", "workspace=.smoke"]
-    real = _run_module("paddy_edge.ci_report", "profile", env={**empty, "KAGGLE_API_TOKEN": "t0ken"})
+    real = _run_module("paddy_edge.ci.report", "profile", env={**empty, "KAGGLE_API_TOKEN": "t0ken"})
     assert real.stdout.split() == ["profile=real", "workspace=."] and "t0ken" not in real.stdout
 
 
@@ -156,7 +158,7 @@ def test_comment_is_created_once_then_updated_in_place(github: str, tmp_path: Pa
     for attempt in ("first push", "second push"):
         report = tmp_path / "report.md"
         report.write_text(f"{ci_report.MARKER}\nreport of the {attempt}")
-        result = _run_module("paddy_edge.ci_report", "post", "--file", str(report), "--pr", "7", env=env)
+        result = _run_module("paddy_edge.ci.report", "post", "--file", str(report), "--pr", "7", env=env)
         assert result.returncode == 0, result.stderr
     ours = [c for c in FakeGitHub.comments if c["user"]["login"] == BOT]
     assert len(ours) == 1 and ours[0]["body"].endswith("second push")
@@ -171,7 +173,7 @@ def test_comment_is_created_once_then_updated_in_place(github: str, tmp_path: Pa
 def test_signing_is_debug_without_secrets_and_release_with_all(tmp_path: Path) -> None:
     android = tmp_path / "android"
     assert release.configure_signing(android, {}) == "debug" and not android.exists()
-    with pytest.raises(release.ReleaseError, match="set ANDROID_KEY_ALIAS, ANDROID_KEY_PASSWORD too"):
+    with pytest.raises(UserError, match="set ANDROID_KEY_ALIAS, ANDROID_KEY_PASSWORD too"):
         release.configure_signing(
             android, {"ANDROID_KEYSTORE_BASE64": "AA==", "ANDROID_KEYSTORE_PASSWORD": "p"}
         )
@@ -181,7 +183,7 @@ def test_signing_is_debug_without_secrets_and_release_with_all(tmp_path: Path) -
         "ANDROID_KEY_ALIAS": "upload",
         "ANDROID_KEY_PASSWORD": "key-secret-2",
     }
-    result = _run_module("paddy_edge.release", "signing", "--android-dir", str(android), env=secrets)
+    result = _run_module("paddy_edge.ci.release", "signing", "--android-dir", str(android), env=secrets)
     assert result.stdout.strip() == "APK signing: release"
     assert "secret" not in result.stdout + result.stderr
     assert (android / "app/upload-keystore.jks").read_bytes() == b"keystore bytes"
@@ -200,9 +202,9 @@ def _apk(path: Path, files: dict[str, bytes]) -> Path:
 
 
 def test_apk_verification_accepts_the_gated_model_and_names_what_differs(
-    pipeline: Pipeline, tmp_path: Path
+    tiny_bundle: Path, tmp_path: Path
 ) -> None:
-    model = pipeline.workspace / "models/export"
+    model = tiny_bundle
     files = {name: (model / name).read_bytes() for name in APP_ASSETS}
     good = _apk(tmp_path / "app-release.apk", files)
     assert release.verify_apk(good, model) == []
@@ -213,12 +215,13 @@ def test_apk_verification_accepts_the_gated_model_and_names_what_differs(
     ]
     missing = _apk(tmp_path / "app-x86_64-release.apk", {"model.ptl": files["model.ptl"]})
     assert len(release.verify_apk(missing, model)) == 2
-    result = _run_module("paddy_edge.release", "verify-apk", str(good), str(stale), "--model-dir", str(model))
+    result = _run_module(
+        "paddy_edge.ci.release", "verify-apk", str(good), str(stale), "--model-dir", str(model)
+    )
     assert result.returncode == 2 and "app-arm64-v8a-release.apk" in result.stderr
 
 
 def test_apk_with_the_placeholder_is_refused(tmp_path: Path) -> None:
-    placeholder = ROOT / "flutter_app/assets"
     model = tmp_path / "model"
     model.mkdir()
     for name, target in APP_ASSETS.items():
@@ -226,7 +229,6 @@ def test_apk_with_the_placeholder_is_refused(tmp_path: Path) -> None:
     files = {name: (model / name).read_bytes() for name in APP_ASSETS}
     apk = _apk(tmp_path / "app-release.apk", files)
     assert release.verify_apk(apk, model) == ["app-release.apk: ships the untrained placeholder model"]
-    assert placeholder.is_dir()
 
 
 def test_checksums_verify_with_sha256sum_and_notes_say_how_it_was_signed(tmp_path: Path) -> None:
@@ -248,15 +250,17 @@ def test_checksums_verify_with_sha256sum_and_notes_say_how_it_was_signed(tmp_pat
     assert "Debug-signed" not in release.release_notes("v1", card, "", "release", "")
 
 
-def test_app_assets_install_runs_without_torch(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_app_assets_install_runs_without_torch(tiny_bundle: Path, tmp_path: Path) -> None:
     """The APK job has Python but not the pipeline's dependencies."""
     app = tmp_path / "flutter_app"
     shutil.copytree(ROOT / "flutter_app", app)
-    export = pipeline.workspace / "models/export"
+    export = tiny_bundle
     no_torch = tmp_path / "no-torch"
     (no_torch / "torch").mkdir(parents=True)
     (no_torch / "torch/__init__.py").write_text("raise ImportError('torch is not installed in this job')\n")
-    result = _run_module("paddy_edge.app_assets", "--from", str(export), "--app", str(app), without=no_torch)
+    result = _run_module(
+        "paddy_edge.ci.app_assets", "--from", str(export), "--app", str(app), without=no_torch
+    )
     assert result.returncode == 0, result.stderr
     assert (app / "assets/models/model.ptl").read_bytes() == (export / "model.ptl").read_bytes()
 
@@ -269,7 +273,7 @@ def test_main_records_its_gated_model_and_the_release_accepts_only_that(
 ) -> None:
     record = tmp_path / "gated"
     result = _run_module(
-        "paddy_edge.gated",
+        "paddy_edge.ci.gated",
         "record",
         "--workspace",
         str(pipeline.workspace),
@@ -289,7 +293,14 @@ def test_main_records_its_gated_model_and_the_release_accepts_only_that(
 
     model = tmp_path / "export"
     shutil.copytree(pipeline.workspace / "models/export", model)
-    verify = ("paddy_edge.gated", "verify", "--record", str(record / "gated.json"), "--model-dir", str(model))
+    verify = (
+        "paddy_edge.ci.gated",
+        "verify",
+        "--record",
+        str(record / "gated.json"),
+        "--model-dir",
+        str(model),
+    )
     assert _run_module(*verify).returncode == 0
     (model / "model.ptl").write_bytes(b"a model trained again on the release runner")
     retrained = _run_module(*verify)
@@ -305,7 +316,7 @@ def test_a_failed_gate_is_never_recorded(pipeline: Pipeline, tmp_path: Path) -> 
     gate = json.loads((workspace / "reports/gate.json").read_text()) | {"passed": False}
     (workspace / "reports/gate.json").write_text(json.dumps(gate))
     result = _run_module(
-        "paddy_edge.gated",
+        "paddy_edge.ci.gated",
         "record",
         "--workspace",
         str(workspace),

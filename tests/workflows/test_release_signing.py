@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from paddy_edge import release
+from paddy_edge.ci import release
 
 from ..conftest import ROOT
 
@@ -36,7 +36,7 @@ def _secrets(**overrides: str) -> dict[str, str]:
 def _signing(android: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     environ = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "src"), **env}
     return subprocess.run(
-        [sys.executable, "-m", "paddy_edge.release", "signing", "--android-dir", str(android), *args],
+        [sys.executable, "-m", "paddy_edge.ci.release", "signing", "--android-dir", str(android), *args],
         capture_output=True,
         text=True,
         env=environ,
@@ -237,7 +237,7 @@ def _release_workflow() -> dict:
 
 
 def _signing_steps(job: dict) -> list[dict]:
-    return [s for s in job["steps"] if "paddy_edge.release signing" in s.get("run", "")]
+    return [s for s in job["steps"] if "paddy_edge.ci.release signing" in s.get("run", "")]
 
 
 def test_the_release_checks_signing_before_training_and_signs_the_apks() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from paddy_edge.app_assets import APP_ASSETS
+from paddy_edge.ci.app_assets import APP_ASSETS
 
 from ..conftest import ROOT
 
@@ -108,9 +108,9 @@ def test_release_ships_the_files_export_writes_to_the_paths_the_app_loads() -> N
     apk_runs = " ".join(
         step.get("run", "") for _, step in _steps({"jobs": {"apk": WORKFLOWS["release"]["jobs"]["apk"]}})
     )
-    assert "python3 -m paddy_edge.app_assets --from model --app flutter_app" in apk_runs
+    assert "python3 -m paddy_edge.ci.app_assets --from model --app flutter_app" in apk_runs
     assert "flutter analyze" in apk_runs and "flutter test" in apk_runs and "--split-per-abi" in apk_runs
-    assert "paddy_edge.release verify-apk" in apk_runs
+    assert "paddy_edge.ci.release verify-apk" in apk_runs
     pubspec = yaml.safe_load((ROOT / "flutter_app/pubspec.yaml").read_text())
     assert set(pubspec["flutter"]["assets"]) == set(APP_ASSETS.values())
 
@@ -236,7 +236,7 @@ def test_release_ships_what_main_gated_and_reruns_cleanly() -> None:
     assert refuse["if"] == "steps.gated.outputs.cache-hit != 'true'" and "exit 1" in refuse["run"]
     runs = [s.get("run", "") for s in _job_steps("release", "model")]
     verify = runs.index(
-        "python3 -m paddy_edge.gated verify --record gated/gated.json --model-dir models/export"
+        "python3 -m paddy_edge.ci.gated verify --record gated/gated.json --model-dir models/export"
     )
     assert runs.index("make pull-cache repro") < verify < runs.index("make device-check MODEL_ROOT=.")
     publish = " ".join(s.get("run", "") for s in _job_steps("release", "publish"))

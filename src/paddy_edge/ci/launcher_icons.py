@@ -1,6 +1,6 @@
 """The app's launcher icons: one committed source image, flutter_app/icon/launcher_icon.png, resized into
 the mipmap folders Android picks from by screen density (what `flutter create` commits as
-ic_launcher.png). Re-run after replacing the source: `python -m paddy_edge.launcher_icons` (needs Pillow,
+ic_launcher.png). Re-run after replacing the source: `python -m paddy_edge.ci.launcher_icons` (needs Pillow,
 which the project's venv has)."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from paddy_edge import paths
 from paddy_edge.errors import UserError
 
-APP_DIR = Path("flutter_app")
 SOURCE = Path("icon/launcher_icon.png")  # inside the app folder
 RES = Path("android/app/src/main/res")
 # Android's launcher icon sizes: 48 dp at each density bucket.
@@ -19,11 +19,11 @@ SIZES = {"mdpi": 48, "hdpi": 72, "xhdpi": 96, "xxhdpi": 144, "xxxhdpi": 192}
 MIN_SOURCE_SIDE = max(SIZES.values())
 
 
-def icon_paths(app_dir: Path = APP_DIR) -> dict[Path, int]:
+def icon_paths(app_dir: Path = paths.FLUTTER_APP) -> dict[Path, int]:
     return {app_dir / RES / f"mipmap-{density}/ic_launcher.png": side for density, side in SIZES.items()}
 
 
-def generate(app_dir: Path = APP_DIR) -> list[Path]:
+def generate(app_dir: Path = paths.FLUTTER_APP) -> list[Path]:
     """Write every mipmap-*/ic_launcher.png from the source image; returns the files written."""
     from PIL import Image
 
@@ -47,7 +47,7 @@ def generate(app_dir: Path = APP_DIR) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Generate the Android launcher icons from one source PNG.")
-    parser.add_argument("--app", dest="app_dir", type=Path, default=APP_DIR)
+    parser.add_argument("--app", dest="app_dir", type=Path, default=paths.FLUTTER_APP)
     args = parser.parse_args(argv)
     try:
         written = generate(args.app_dir)

@@ -1,5 +1,5 @@
 """Checks of a built APK that only the built APK can answer, for the flutter CI job. Standard library
-only (that job has no venv): `python3 -m paddy_edge.apk_check APK... --manifest-dump FILE --app DIR`.
+only (that job has no venv): `python3 -m paddy_edge.ci.apk_check APK... --manifest-dump FILE --app DIR`.
 
 - The merged manifest (every plugin's manifest folded into ours by Gradle), read from
   `aapt2 dump xmltree --file AndroidManifest.xml APK` (or `aapt dump xmltree APK AndroidManifest.xml`):
@@ -21,16 +21,17 @@ import argparse
 import hashlib
 import os
 import re
-import struct
 import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from paddy_edge.app_assets import APP_ASSETS, APP_DIR
+from paddy_edge import paths
+from paddy_edge.ci.app_assets import APP_ASSETS
+from paddy_edge.ci.page_alignment import LibraryAlignment, alignment_report, library_alignments
+from paddy_edge.errors import UserError
 
 APK_ASSET_PREFIX = "assets/flutter_assets/"
-PAGE_16K = 16 * 1024
 EXPECTED_MIN_SDK = 24  # Flutter 3.35's flutter.minSdkVersion; README says Android 7.0 (API 24)+
 
 ALLOWED_PERMISSIONS = {
@@ -49,23 +50,6 @@ FORBIDDEN_PERMISSIONS = {
     "android.permission.INTERNET": "not needed: the model runs on the phone, offline",
 }
 PERMISSION_ELEMENTS = {"uses-permission", "uses-permission-sdk-23", "uses-permission-sdk-m"}
-
-# Native libraries PyTorch Android 2.1.0 brings (pytorch_android, pytorch_android_torchvision, fbjni,
-# and the libc++ they are built against): built with 4 KB pages, so 16 KB alignment fails for them.
-PYTORCH_ANDROID_LIBS = {
-    "libpytorch_jni.so",
-    "libpytorch_jni_lite.so",
-    "libpytorch_vision_jni.so",
-    "libfbjni.so",
-    "libc++_shared.so",
-}
-ELF_MACHINES = {3: "x86", 40: "ARM", 62: "x86-64", 183: "AArch64"}
-ELF_64_BIT_MACHINES = {62, 183}
-PT_LOAD = 1
-
-
-class ApkCheckError(Exception):
-    """Bad input: the message names the file and what to do."""
 
 
 # --- the merged manifest ----------------------------------------------------------------------------------
@@ -130,7 +114,7 @@ def parse_manifest_dump(text: str, source: str = "manifest dump") -> Manifest:
             value = quoted if quoted is not None else _attribute_value(bare)
             elements[-1].attributes[match.group(1)] = value
     if not elements or elements[0].name != "manifest":
-        raise ApkCheckError(
+        raise UserError(
             f"{source} is not `aapt2 dump xmltree --file AndroidManifest.xml APK` output (no manifest "
             "element): run that command on the built APK and pass its output"
         )
@@ -153,7 +137,7 @@ def manifest_problems(manifest: Manifest, expected_min_sdk: int = EXPECTED_MIN_S
             problems.append(
                 f"the merged manifest asks for {permission}, which the app does not use: a plugin "
                 'brought it in; remove it in AndroidManifest.xml with tools:node="remove", or, if the '
-                "app needs it, add it to ALLOWED_PERMISSIONS in src/paddy_edge/apk_check.py and to README"
+                "app needs it, add it to ALLOWED_PERMISSIONS in src/paddy_edge/ci/apk_check.py and to README"
             )
     for feature in manifest.all("uses-feature"):
         name = feature.attributes.get("name", "")
@@ -169,7 +153,8 @@ def manifest_problems(manifest: Manifest, expected_min_sdk: int = EXPECTED_MIN_S
     if manifest.min_sdk != expected_min_sdk:
         problems.append(
             f"the APK's minSdkVersion is {manifest.min_sdk}, README says API {expected_min_sdk}: update "
-            "README's phone section (and EXPECTED_MIN_SDK in src/paddy_edge/apk_check.py) or the Gradle file"
+            "README's phone section (and EXPECTED_MIN_SDK in src/paddy_edge/ci/apk_check.py) or the "
+            "Gradle file"
         )
     return problems
 
@@ -196,141 +181,6 @@ def asset_problems(archive: zipfile.ZipFile, apk_name: str, app_dir: Path) -> li
     return problems
 
 
-# --- 16 KB page alignment ----------------------------------------------------------------------------------
-
-
-@dataclass
-class LibraryAlignment:
-    path: str  # inside the APK
-    machine: str
-    bits: int
-    min_load_align: int  # smallest p_align of the PT_LOAD segments
-    zip_offset: int | None  # data offset when stored uncompressed (mmapped from the APK), else None
-
-    @property
-    def elf_aligned(self) -> bool:
-        return self.min_load_align >= PAGE_16K
-
-    @property
-    def zip_aligned(self) -> bool:
-        return self.zip_offset is None or self.zip_offset % PAGE_16K == 0
-
-    @property
-    def aligned(self) -> bool:
-        return self.elf_aligned and self.zip_aligned
-
-    @property
-    def needs_16k(self) -> bool:
-        """Only 64-bit ABIs (arm64-v8a, x86_64) run with 16 KB pages."""
-        return self.bits == 64
-
-    @property
-    def from_pytorch(self) -> bool:
-        return Path(self.path).name in PYTORCH_ANDROID_LIBS
-
-
-def elf_load_alignment(data: bytes, name: str) -> tuple[str, int, int]:
-    """(machine, 32 or 64, the smallest p_align of the PT_LOAD segments) from an ELF file's headers."""
-    if data[:4] != b"\x7fELF" or len(data) < 52:
-        raise ApkCheckError(f"{name} is not an ELF shared library")
-    bits = {1: 32, 2: 64}.get(data[4])
-    order = {1: "<", 2: ">"}.get(data[5])
-    if bits is None or order is None:
-        raise ApkCheckError(f"{name}: unknown ELF class or byte order")
-    (machine,) = struct.unpack_from(order + "H", data, 18)
-    # e_phoff, then e_phentsize and e_phnum: where the two ELF classes keep them
-    if bits == 64:
-        (phoff,) = struct.unpack_from(order + "Q", data, 32)
-        phentsize, phnum = struct.unpack_from(order + "HH", data, 54)
-    else:
-        (phoff,) = struct.unpack_from(order + "I", data, 28)
-        phentsize, phnum = struct.unpack_from(order + "HH", data, 42)
-    aligns = []
-    for index in range(phnum):
-        offset = phoff + index * phentsize
-        if offset + phentsize > len(data):
-            raise ApkCheckError(f"{name}: program header {index} lies outside the file")
-        (p_type,) = struct.unpack_from(order + "I", data, offset)
-        if p_type != PT_LOAD:
-            continue
-        p_align = (
-            struct.unpack_from(order + "Q", data, offset + 48)[0]
-            if bits == 64
-            else struct.unpack_from(order + "I", data, offset + 28)[0]
-        )
-        aligns.append(p_align)
-    if not aligns:
-        raise ApkCheckError(f"{name} has no loadable (PT_LOAD) segment")
-    return ELF_MACHINES.get(machine, f"machine {machine}"), bits, min(aligns)
-
-
-def _data_offset(apk: Path, info: zipfile.ZipInfo) -> int:
-    """Where an entry's bytes start in the APK: after its local header, name and extra field."""
-    with apk.open("rb") as handle:
-        handle.seek(info.header_offset)
-        header = handle.read(30)
-    name_length, extra_length = struct.unpack_from("<HH", header, 26)
-    return info.header_offset + 30 + name_length + extra_length
-
-
-def library_alignments(apk: Path, archive: zipfile.ZipFile) -> list[LibraryAlignment]:
-    libraries = []
-    for info in archive.infolist():
-        if not (info.filename.startswith("lib/") and info.filename.endswith(".so")):
-            continue
-        data = archive.read(info)
-        machine, bits, align = elf_load_alignment(data, f"{apk.name}:{info.filename}")
-        stored = info.compress_type == zipfile.ZIP_STORED
-        libraries.append(
-            LibraryAlignment(info.filename, machine, bits, align, _data_offset(apk, info) if stored else None)
-        )
-    return libraries
-
-
-def alignment_report(libraries: list[LibraryAlignment]) -> list[str]:
-    lines = [
-        "| library | ELF | smallest LOAD p_align | zip offset | 16 KB pages |",
-        "|---|---|---|---|---|",
-    ]
-    for lib in sorted(libraries, key=lambda item: item.path):
-        if lib.aligned:
-            verdict = "aligned"
-        elif not lib.needs_16k:
-            verdict = "not aligned (32-bit ABI: not required)"
-        elif lib.from_pytorch:
-            verdict = "**not aligned** (expected: PyTorch Android 2.1.0)"
-        else:
-            verdict = "**not aligned** (unexpected)"
-        offset = "compressed" if lib.zip_offset is None else f"{lib.zip_offset:#x}"
-        lines.append(
-            f"| `{lib.path}` | {lib.machine}, {lib.bits}-bit | {lib.min_load_align:#x} | {offset} "
-            f"| {verdict} |"
-        )
-    misaligned = [lib for lib in libraries if lib.needs_16k and not lib.aligned]
-    expected = [lib for lib in misaligned if lib.from_pytorch]
-    unexpected = [lib for lib in misaligned if not lib.from_pytorch]
-    lines.append("")
-    if not misaligned:
-        lines.append("Every 64-bit native library is 16 KB aligned: Google Play's requirement is met.")
-    else:
-        if expected:
-            lines.append(
-                f"{len(expected)} 64-bit librar{'y is' if len(expected) == 1 else 'ies are'} from PyTorch "
-                "Android 2.1.0 (pytorch_lite) and not 16 KB aligned, as expected: sideloaded (the GitHub "
-                "release), this APK runs on phones with 4 KB memory pages (today's phones); a 16 KB-page "
-                "device runs it only in Android's page-size compatibility mode, if at all, and Google Play "
-                "requires 16 KB support for apps targeting Android 15+. The way out is ExecuTorch "
-                "(executorch_flutter), whose runtime is 16 KB aligned."
-            )
-        if unexpected:
-            lines.append(
-                f"{len(unexpected)} other 64-bit librar{'y is' if len(unexpected) == 1 else 'ies are'} not "
-                "16 KB aligned (" + ", ".join(f"`{lib.path}`" for lib in unexpected) + "): find which "
-                "dependency brings it before publishing to Google Play."
-            )
-    return lines
-
-
 # --- the report --------------------------------------------------------------------------------------------
 
 
@@ -344,17 +194,18 @@ def _abi(apk: Path) -> str:
 
 
 def check(
-    apks: list[Path], manifest_dump: Path, app_dir: Path = APP_DIR, expected_min_sdk: int = EXPECTED_MIN_SDK
+    apks: list[Path],
+    manifest_dump: Path,
+    app_dir: Path = paths.FLUTTER_APP,
+    expected_min_sdk: int = EXPECTED_MIN_SDK,
 ) -> tuple[list[str], list[str], list[str]]:
     """Returns (report lines in Markdown, problems that fail the check, warnings)."""
     if not apks:
-        raise ApkCheckError("no APK given: pass the APKs `flutter build apk` wrote")
+        raise UserError("no APK given: pass the APKs `flutter build apk` wrote")
     try:
         manifest = parse_manifest_dump(manifest_dump.read_text(), str(manifest_dump))
     except OSError as exc:
-        raise ApkCheckError(
-            f"{manifest_dump} cannot be read ({exc.strerror}): dump the manifest first"
-        ) from None
+        raise UserError(f"{manifest_dump} cannot be read ({exc.strerror}): dump the manifest first") from None
     problems = manifest_problems(manifest, expected_min_sdk)
     ordered = sorted(apks, key=lambda apk: (_abi(apk) != "arm64-v8a", apk.name))
     report = [
@@ -381,7 +232,7 @@ def check(
         try:
             archive = zipfile.ZipFile(apk)
         except (OSError, zipfile.BadZipFile) as exc:
-            raise ApkCheckError(
+            raise UserError(
                 f"{apk} is not an APK ({exc}): pass the files `flutter build apk` wrote"
             ) from None
         with archive:
@@ -405,13 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--manifest-dump", type=Path, required=True, help="aapt2 dump xmltree --file AndroidManifest.xml APK"
     )
-    parser.add_argument("--app", dest="app_dir", type=Path, default=APP_DIR)
+    parser.add_argument("--app", dest="app_dir", type=Path, default=paths.FLUTTER_APP)
     parser.add_argument("--min-sdk", type=int, default=EXPECTED_MIN_SDK, help="the SDK floor README states")
     parser.add_argument("--summary", type=Path, help="append the report here (e.g. $GITHUB_STEP_SUMMARY)")
     args = parser.parse_args(argv)
     try:
         report, problems, warnings = check(args.apks, args.manifest_dump, args.app_dir, args.min_sdk)
-    except ApkCheckError as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     text = "\n".join(report) + "\n"

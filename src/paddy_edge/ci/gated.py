@@ -6,7 +6,7 @@ what the pipeline depends on (dvc.yaml, params, src). A release of the same code
 reproduces the pipeline from main's DVC run-cache, and `verify` fails if any file differs: the release
 would have retrained instead of shipping the model that was reviewed.
 
-Standard library only: `python -m paddy_edge.gated record|verify ...`."""
+Standard library only: `python -m paddy_edge.ci.gated record|verify ...`."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 from paddy_edge import paths
-from paddy_edge.app_assets import sha256
-from paddy_edge.errors import UserError
+from paddy_edge.errors import UserError, exit_code
 
 RECORD = "gated.json"
 SHIPPED = ("model.ptl", "labels.txt", "model_card.json", "model.onnx")
@@ -38,7 +37,7 @@ def record(workspace: Path, out: Path, commit: str) -> dict:
     payload = {
         "commit": commit,
         "mlflow_run_id": gate.get("mlflow_run_id"),
-        "files": {name: sha256(workspace / paths.EXPORTED / name) for name in SHIPPED},
+        "files": {name: paths.sha256(workspace / paths.EXPORTED / name) for name in SHIPPED},
     }
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(workspace / paths.REPORTS, out / paths.REPORTS)
@@ -57,7 +56,7 @@ def verify(record_file: Path, model_dir: Path) -> list[str]:
         path = model_dir / name
         if not path.is_file():
             problems.append(f"{path} is missing")
-        elif sha256(path) != digest:
+        elif paths.sha256(path) != digest:
             problems.append(
                 f"{path} differs from the {name} that main gated at {gated['commit'][:12]} "
                 "(the pipeline retrained instead of restoring main's run-cache)"
@@ -76,19 +75,18 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--record", type=Path, required=True)
     check.add_argument("--model-dir", type=Path, default=paths.EXPORTED)
     args = parser.parse_args(argv)
-    try:
-        if args.command == "record":
-            payload = record(args.workspace, args.out, args.commit)
-            print(f"recorded the gated model of {payload['commit'][:12]} in {args.out / RECORD}")
-        else:
-            problems = verify(args.record, args.model_dir)
-            if problems:
-                raise UserError("the release is not the model main gated: " + "; ".join(problems))
-            print(f"{args.model_dir} holds exactly the model files main gated")
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_code(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "record":
+        payload = record(args.workspace, args.out, args.commit)
+        print(f"recorded the gated model of {payload['commit'][:12]} in {args.out / RECORD}")
+    else:
+        problems = verify(args.record, args.model_dir)
+        if problems:
+            raise UserError("the release is not the model main gated: " + "; ".join(problems))
+        print(f"{args.model_dir} holds exactly the model files main gated")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""Stage bench: batch-1 latency per format with pytest-benchmark (benchmarks/test_latency.py), file sizes,
-and a summary table (format, size MB, accuracy, median ms, FPS) as a DVC metric and in MLflow."""
+"""Stage bench: batch-1 latency of every registered format with pytest-benchmark
+(benchmarks/test_latency.py), file sizes, and a summary table (format, size MB, median ms, FPS) as a
+DVC metric and in MLflow. Accuracy is evaluate's: bench does not read it, so a re-evaluation does not
+re-benchmark."""
 
 from __future__ import annotations
 
@@ -14,9 +16,9 @@ from rich.table import Table
 from paddy_edge import paths, tracking
 from paddy_edge.config import BenchParams, Params
 from paddy_edge.errors import UserError
+from paddy_edge.formats import REGISTRY
 
 BENCH_TESTS = Path("benchmarks/test_latency.py")
-FILES = {"eager": paths.WEIGHTS, "lite": paths.LITE_MODEL, "onnx": paths.ONNX_MODEL}
 
 
 def run_benchmarks(params: BenchParams, target: Path) -> dict:
@@ -43,37 +45,38 @@ def run_benchmarks(params: BenchParams, target: Path) -> dict:
     return paths.read_json(target, "bench")
 
 
-def summarize(raw: dict, accuracy: dict[str, float]) -> dict:
-    summary = {}
-    for bench in raw["benchmarks"]:
-        fmt = bench["extra_info"]["format"]
-        median_s = bench["stats"]["median"]
-        summary[fmt] = {
-            "size_mb": round(FILES[fmt].stat().st_size / 1e6, 3),
-            "accuracy": accuracy.get(fmt),
-            "median_ms": round(median_s * 1000, 3),
-            "fps": round(1 / median_s, 1),
+def summarize(raw: dict) -> dict:
+    """pytest-benchmark's JSON -> {format: size_mb, median_ms, fps}, in the registry's order."""
+    medians = {bench["extra_info"]["format"]: bench["stats"]["median"] for bench in raw["benchmarks"]}
+    return {
+        fmt: {
+            "size_mb": round(REGISTRY[fmt].file.stat().st_size / 1e6, 3),
+            "median_ms": round(medians[fmt] * 1000, 3),
+            "fps": round(1 / medians[fmt], 1),
         }
-    return summary
+        for fmt in REGISTRY
+        if fmt in medians
+    }
 
 
 def print_summary(summary: dict, threads: int) -> None:
     table = Table(title=f"Batch-1 latency on this CPU ({threads} thread(s))")
-    for column in ("format", "size MB", "accuracy", "median ms", "FPS"):
+    for column in ("format", "size MB", "median ms", "× eager", "FPS"):
         table.add_column(column, justify="left" if column == "format" else "right")
+    eager = summary.get("eager", {}).get("median_ms")
     for fmt, row in summary.items():
-        accuracy = "-" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
-        table.add_row(fmt, f"{row['size_mb']:.2f}", accuracy, f"{row['median_ms']:.2f}", f"{row['fps']:.1f}")
+        ratio = f"{row['median_ms'] / eager:.2f}" if eager else "-"
+        table.add_row(fmt, f"{row['size_mb']:.2f}", f"{row['median_ms']:.2f}", ratio, f"{row['fps']:.1f}")
     Console().print(table)
 
 
-def main(params: Params) -> None:
+def run(params: Params) -> None:
     import mlflow
 
-    accuracy = paths.read_json(paths.EVAL_METRICS, "evaluate")["accuracy"]
     with tracking.resume_run(params.mlflow.experiment):
+        tracking.log_settings(params, "bench")
         raw = run_benchmarks(params.bench, paths.BENCH_RAW)
-        summary = summarize(raw, accuracy)
+        summary = summarize(raw)
         paths.write_json(paths.BENCH_SUMMARY, summary)
         mlflow.log_metrics({f"latency_ms.{fmt}": row["median_ms"] for fmt, row in summary.items()})
         mlflow.log_metrics({f"fps.{fmt}": row["fps"] for fmt, row in summary.items()})

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from paddy_edge import paths, tracking
-from paddy_edge.config import Params, TrainParams, read_yaml
+from paddy_edge.config import Params, TrainParams
 from paddy_edge.errors import UserError
 from paddy_edge.model import ModelSpec, normalization, save_weights
 
@@ -83,7 +83,7 @@ def learner(params: TrainParams, dls):
         learn = vision_learner(
             dls, params.arch, pretrained=params.pretrained, normalize=False, metrics=accuracy
         )
-    except Exception as exc:
+    except OSError as exc:  # what a failed download raises (huggingface_hub, requests, urllib, offline)
         if not params.pretrained:
             raise
         raise UserError(
@@ -119,16 +119,16 @@ def train(params: TrainParams, prepared: Path, out: Path, history: Path) -> tupl
         final = pd.read_csv(history_tmp).iloc[-1]
     spec = ModelSpec(params.arch, labels, params.image_size, tuple(mean), tuple(std))
     save_weights(learn.model, out / paths.WEIGHTS.name)
-    spec.save(out / paths.VOCAB.name)
+    spec.save(out / paths.MODEL_SPEC.name)
     return spec, {"valid_accuracy": float(final["accuracy"]), "valid_loss": float(final["valid_loss"])}
 
 
-def main(params: Params, params_path: Path = paths.PARAMS) -> None:
+def run(params: Params) -> None:
     paths.raise_missing(paths.MANIFEST, "prepare")
     import mlflow
 
     with tracking.new_run(params.mlflow.experiment, run_name=f"{params.train.arch}") as run:
-        mlflow.log_params(tracking.flatten(read_yaml(params_path)))
+        tracking.log_params(params, "train", "data.source", "data.competition", "mlflow.experiment")
         data_report = paths.read_json(paths.DATA_REPORT, "prepare")
         mlflow.log_metrics({f"data.{k}": v for k, v in data_report.items() if isinstance(v, int | float)})
         mlflow.log_artifact(str(paths.DATA_REPORT), "reports")
@@ -139,7 +139,7 @@ def main(params: Params, params_path: Path = paths.PARAMS) -> None:
                 {"run_id": run.info.run_id, "experiment": params.mlflow.experiment},
             )
         mlflow.log_artifact(str(paths.TRAIN_HISTORY), "reports")
-        mlflow.log_artifact(str(paths.VOCAB), "model")
+        mlflow.log_artifact(str(paths.MODEL_SPEC), "model")
         paths.write_json(paths.TRAIN_METRICS, metrics)
         print(
             f"Trained {spec.arch}: valid accuracy {metrics['valid_accuracy']:.3f} "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from paddy_edge import paths
 from paddy_edge.archive import extract_zip
-from paddy_edge.config import DataParams
+from paddy_edge.config import DataParams, Params
 from paddy_edge.kaggle_source import download_competition
 from paddy_edge.sample import write_sample_zip
 
@@ -28,3 +28,7 @@ def fetch(data: DataParams, out: Path = paths.RAW) -> Path:
             extract_zip(archive, staging)
     print(f"Extracted {archive.name} into {out}")
     return out
+
+
+def run(params: Params) -> None:
+    fetch(params.data)

@@ -2,7 +2,7 @@
 metrics against main (from main's reports, kept by CI as a baseline), the per-format table, per-class
 precision/recall and the confusion matrix, all in the comment itself.
 
-Standard library only, so any job can run it: `python -m paddy_edge.ci_report render|post ...`."""
+Standard library only, so any job can run it: `python -m paddy_edge.ci.report render|post ...`."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from paddy_edge.tracking import flatten
-
 MARKER = "<!-- paddy-edge-report -->"
 BOT = "github-actions[bot]"  # the only author whose comment the report updates
 METRIC_FILES = ("eval.json", "bench.json", "train_metrics.json", "data_report.json")
@@ -26,11 +24,17 @@ LOWER_IS_BETTER = {"median_ms", "size_mb", "max_abs_prob_diff", "valid_loss", "s
 
 
 def _numbers(tree: dict) -> dict[str, float]:
-    return {
-        k: float(v)
-        for k, v in flatten(tree).items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and not k.startswith("per_class.")
-    }
+    """The numeric leaves of a metrics file under dotted names (as DVC and MLflow show them), without the
+    data report's per-class counts."""
+    found, stack = {}, [("", tree)]
+    while stack:
+        prefix, node = stack.pop()
+        for key, value in node.items():
+            if isinstance(value, dict):
+                stack.append((f"{prefix}{key}.", value))
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                found[f"{prefix}{key}"] = float(value)
+    return {name: value for name, value in found.items() if not name.startswith("per_class.")}
 
 
 def _load(folder: Path | None, name: str) -> dict:
@@ -105,8 +109,9 @@ def format_table(reports: Path) -> str:
         "| format | size MB | accuracy | agreement with eager | median ms | × eager | FPS |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    accuracies = evaluation.get("accuracy", {})
     for fmt, row in bench.items():
-        accuracy = "—" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
+        accuracy = f"{accuracies[fmt]:.3f}" if fmt in accuracies else "—"
         agree = "—" if fmt not in agreement else f"{agreement[fmt]:.3f}"
         ratio = f"{row['median_ms'] / eager_ms:.2f}" if eager_ms else "—"
         lines.append(

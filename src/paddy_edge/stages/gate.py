@@ -15,9 +15,10 @@ from rich.table import Table
 
 from paddy_edge import paths, tracking
 from paddy_edge.config import GateParams, Params
-from paddy_edge.errors import UserError
+from paddy_edge.errors import GatesFailed, UserError
+from paddy_edge.formats import PHONE_FORMAT, REGISTRY
 
-ACCURACY_METRIC = "accuracy.lite"  # the phone's model, on phone-preprocessed photos
+ACCURACY_METRIC = f"accuracy.{PHONE_FORMAT}"  # the phone's model, on phone-preprocessed photos
 REGISTER_ENV = "PADDY_EDGE_REGISTER"
 
 
@@ -42,7 +43,8 @@ class Check:
 
 def checks(gates: GateParams, evaluation: dict, bench: dict) -> list[Check]:
     accuracy, agreement = evaluation["accuracy"], evaluation["agreement"]
-    result = [Check("accuracy (lite)", accuracy["lite"], ">=", gates.min_accuracy)]
+    phone, phone_file = PHONE_FORMAT, REGISTRY[PHONE_FORMAT].file.name
+    result = [Check(f"accuracy ({phone})", accuracy[phone], ">=", gates.min_accuracy)]
     for fmt in agreement:
         result.append(
             Check(
@@ -54,13 +56,17 @@ def checks(gates: GateParams, evaluation: dict, bench: dict) -> list[Check]:
         )
         result.append(Check(f"top-1 agreement ({fmt} vs eager)", agreement[fmt], ">=", gates.min_agreement))
     if gates.max_latency_ratio is not None:
-        ratio = bench["lite"]["median_ms"] / bench["eager"]["median_ms"]
-        result.append(Check("latency ratio (lite ÷ eager, same run)", ratio, "<=", gates.max_latency_ratio))
+        ratio = bench[phone]["median_ms"] / bench["eager"]["median_ms"]
+        result.append(
+            Check(f"latency ratio ({phone} ÷ eager, same run)", ratio, "<=", gates.max_latency_ratio)
+        )
     if gates.max_latency_ms is not None:
         result.append(
-            Check("median latency ms (lite, batch 1)", bench["lite"]["median_ms"], "<=", gates.max_latency_ms)
+            Check(
+                f"median latency ms ({phone}, batch 1)", bench[phone]["median_ms"], "<=", gates.max_latency_ms
+            )
         )
-    result.append(Check("model size MB (model.ptl)", bench["lite"]["size_mb"], "<=", gates.max_model_mb))
+    result.append(Check(f"model size MB ({phone_file})", bench[phone]["size_mb"], "<=", gates.max_model_mb))
     return result
 
 
@@ -102,7 +108,8 @@ def register(name: str, run_id: str, artifact_uri: str, accuracy: float) -> dict
     }
 
 
-def main(params: Params) -> bool:
+def run(params: Params) -> None:
+    """Raises GatesFailed (exit 1) when a check fails, after the report and the MLflow run say which."""
     import mlflow
 
     evaluation = paths.read_json(paths.EVAL_METRICS, "evaluate")
@@ -117,6 +124,7 @@ def main(params: Params) -> bool:
     with tracking.resume_run(params.mlflow.experiment) as run:
         mlflow.log_metrics({"gate.passed": float(passed), "gate.failed_checks": float(len(failed))})
         mlflow.set_tag("gate", "passed" if passed else "failed")
+        tracking.log_settings(params, "gates", "mlflow.registered_model")
         report["mlflow_run_id"] = run.info.run_id
         if passed and register_model:
             report["registry"] = register(
@@ -141,4 +149,4 @@ def main(params: Params) -> bool:
         )
     else:
         console.print(f"[bold red]{len(failed)} gate(s) failed[/]: the model is not registered.")
-    return passed
+        raise GatesFailed(f"{len(failed)} gate(s) failed")

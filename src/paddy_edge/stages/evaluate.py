@@ -1,6 +1,6 @@
-"""Stage evaluate: accuracy of the eager model, the lite model (mobile interpreter) and ONNX Runtime on the
-validation photos, preprocessed as the app does from the original files; parity of each export with
-eager; per-class precision/recall and a confusion matrix of the lite model (the one the phone runs)."""
+"""Stage evaluate: accuracy of every registered format (paddy_edge.formats) on the validation photos,
+preprocessed as the app does from the original files; parity of each export with eager; per-class
+precision/recall and a confusion matrix of the phone's format (the lite model)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,9 @@ import pandas as pd
 from rich.progress import track
 
 from paddy_edge import paths, tracking
-from paddy_edge.config import Params
+from paddy_edge.config import Params, flatten
+from paddy_edge.formats import PHONE_FORMAT, REGISTRY, runner
 from paddy_edge.preprocess import load_app_input, softmax
-from paddy_edge.runtimes import FORMATS, runner
-
-PHONE_FORMAT = "lite"
 
 
 def validation_inputs(card: dict, manifest: Path, raw: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -89,7 +87,7 @@ def evaluate(params: Params) -> tuple[dict, dict]:
     """Write the evaluation reports; return the metrics and the lite model's per-class scores."""
     card = paths.read_json(paths.MODEL_CARD, "export")
     inputs, truth, sources = validation_inputs(card, paths.MANIFEST, paths.RAW)
-    probs = {fmt: probabilities(fmt, inputs, params.evaluate.batch_size) for fmt in FORMATS}
+    probs = {fmt: probabilities(fmt, inputs, params.evaluate.batch_size) for fmt in REGISTRY}
     metrics = compare(probs, truth)
     labels = card["labels"]
     phone = probs[PHONE_FORMAT].argmax(axis=1)
@@ -106,12 +104,13 @@ def evaluate(params: Params) -> tuple[dict, dict]:
     return metrics, scores
 
 
-def main(params: Params) -> None:
+def run(params: Params) -> None:
     import mlflow
 
     with tracking.resume_run(params.mlflow.experiment):
         metrics, scores_per_class = evaluate(params)
-        flat = tracking.flatten({k: v for k, v in metrics.items() if isinstance(v, dict)})
+        tracking.log_settings(params, "evaluate.batch_size")
+        flat = flatten({k: v for k, v in metrics.items() if isinstance(v, dict)})
         mlflow.log_metrics(flat)
         for label, scores in scores_per_class.items():
             mlflow.log_metrics(

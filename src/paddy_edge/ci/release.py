@@ -1,5 +1,5 @@
 """The release workflow's steps that are more than one command: signing setup, APK verification,
-checksums and release notes. Standard library only: `python -m paddy_edge.release <command> ...`.
+checksums and release notes. Standard library only: `python -m paddy_edge.ci.release <command> ...`.
 
 Secrets (keystore, passwords) are read from the environment, written only where Gradle reads them, and
 never printed."""
@@ -16,7 +16,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-from paddy_edge.app_assets import APP_ASSETS, sha256
+from paddy_edge import paths
+from paddy_edge.ci.app_assets import APP_ASSETS
+from paddy_edge.errors import UserError, exit_code
 
 SIGNING_VARIABLES = (
     "ANDROID_KEYSTORE_BASE64",
@@ -29,10 +31,6 @@ DEBUG_SIGNED_NOTE = (
     "No release keystore secrets are set, so these APKs are signed with this runner's throwaway debug "
     "key: for testing only. A phone with another build installed must uninstall it first."
 )
-
-
-class ReleaseError(Exception):
-    """A release step cannot go on; the message says why and what to do."""
 
 
 RELEASE_TAG_PREFIX = "refs/tags/v"  # the refs release.yml publishes from (its publish job's condition)
@@ -72,11 +70,11 @@ def configure_signing(android_dir: Path, environ: dict[str, str], *, write: bool
 
     A build of a v* tag (GITHUB_REF refs/tags/v..., what the release workflow publishes) must be signed
     with the project's key, or users could not install the next release over it: without the
-    variables it is a ReleaseError naming them. With write=False only the checks run."""
+    variables it is a UserError naming them. With write=False only the checks run."""
     present = [name for name in SIGNING_VARIABLES if environ.get(name)]
     if not present:
         if _release_signing_required(environ):
-            raise ReleaseError(
+            raise UserError(
                 f"{environ['GITHUB_REF']} is a release tag, and a published APK must be signed with the "
                 f"project's key (or users cannot update in place): set the repository secrets "
                 f"{', '.join(SIGNING_VARIABLES)} (Settings > Secrets and variables > Actions; see README). "
@@ -85,15 +83,11 @@ def configure_signing(android_dir: Path, environ: dict[str, str], *, write: bool
         return "debug"
     missing = [name for name in SIGNING_VARIABLES if name not in present]
     if missing:
-        raise ReleaseError(
-            f"release signing is half configured: set {', '.join(missing)} too, or none of them"
-        )
+        raise UserError(f"release signing is half configured: set {', '.join(missing)} too, or none of them")
     try:
         keystore = base64.b64decode(environ["ANDROID_KEYSTORE_BASE64"], validate=True)
     except (binascii.Error, ValueError):
-        raise ReleaseError(
-            "ANDROID_KEYSTORE_BASE64 is not base64: encode the .jks with `base64 -w0`"
-        ) from None
+        raise UserError("ANDROID_KEYSTORE_BASE64 is not base64: encode the .jks with `base64 -w0`") from None
     if not write:
         return "release"
     (android_dir / "app").mkdir(parents=True, exist_ok=True)
@@ -130,7 +124,7 @@ def verify_apk(apk: Path, model_dir: Path) -> list[str]:
             entry = APK_ASSET_PREFIX + asset
             if entry not in names:
                 problems.append(f"{apk.name}: {entry} is missing")
-            elif hashlib.sha256(archive.read(entry)).hexdigest() != sha256(model_dir / name):
+            elif hashlib.sha256(archive.read(entry)).hexdigest() != paths.sha256(model_dir / name):
                 problems.append(f"{apk.name}: {entry} is not the gated {name} (sha256 differs)")
     if not problems and json.loads((model_dir / "model_card.json").read_text()).get("placeholder"):
         problems.append(f"{apk.name}: ships the untrained placeholder model")
@@ -139,7 +133,7 @@ def verify_apk(apk: Path, model_dir: Path) -> list[str]:
 
 def write_checksums(files: list[Path], target: Path) -> None:
     """sha256sum's format, so `sha256sum -c SHA256SUMS` checks a download."""
-    lines = [f"{sha256(path)}  {path.name}" for path in sorted(files, key=lambda p: p.name)]
+    lines = [f"{paths.sha256(path)}  {path.name}" for path in sorted(files, key=lambda p: p.name)]
     target.write_text("\n".join(lines) + "\n")
 
 
@@ -190,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     sign = commands.add_parser("signing", help="write key.properties from ANDROID_* variables")
-    sign.add_argument("--android-dir", type=Path, default=Path("flutter_app/android"))
+    sign.add_argument("--android-dir", type=Path, default=paths.FLUTTER_APP / "android")
     sign.add_argument(
         "--check", action="store_true", help="only check the variables (e.g. before a long training job)"
     )
@@ -209,43 +203,42 @@ def main(argv: list[str] | None = None) -> int:
     notes.add_argument("--gated", type=Path, help="gated.json: the commit and MLflow run main gated")
     notes.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    try:
-        if args.command == "signing":
-            mode = configure_signing(args.android_dir, dict(os.environ), write=not args.check)
-            print(f"APK signing: {mode}")
-            if mode == "debug" and os.environ.get("GITHUB_ACTIONS") and not args.check:
-                # The label a debug-signed manual run carries: an annotation on the run, a summary line.
-                print(f"::warning title=Debug-signed APK::{DEBUG_SIGNED_NOTE}")
-                if os.environ.get("GITHUB_STEP_SUMMARY"):
-                    with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as summary:
-                        summary.write(f"**Debug-signed APK.** {DEBUG_SIGNED_NOTE}\n")
-            if os.environ.get("GITHUB_OUTPUT") and not args.check:
-                with open(os.environ["GITHUB_OUTPUT"], "a") as output:
-                    output.write(f"mode={mode}\n")
-        elif args.command == "verify-apk":
-            problems = [p for apk in args.apks for p in verify_apk(apk, args.model_dir)]
-            if problems:
-                raise ReleaseError("; ".join(problems))
-            print(f"{len(args.apks)} APK(s) carry the gated model, card and labels")
-        elif args.command == "checksums":
-            write_checksums(args.files, args.out)
-            print(f"wrote {args.out} for {len(args.files)} file(s)")
-        else:
-            card = json.loads(args.card.read_text())
-            args.out.write_text(
-                release_notes(
-                    args.tag,
-                    card,
-                    args.gate.read_text(),
-                    args.signing,
-                    args.checksums.read_text(),
-                    json.loads(args.gated.read_text()) if args.gated else None,
-                )
+    return exit_code(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "signing":
+        mode = configure_signing(args.android_dir, dict(os.environ), write=not args.check)
+        print(f"APK signing: {mode}")
+        if mode == "debug" and os.environ.get("GITHUB_ACTIONS") and not args.check:
+            # The label a debug-signed manual run carries: an annotation on the run, a summary line.
+            print(f"::warning title=Debug-signed APK::{DEBUG_SIGNED_NOTE}")
+            if os.environ.get("GITHUB_STEP_SUMMARY"):
+                with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as summary:
+                    summary.write(f"**Debug-signed APK.** {DEBUG_SIGNED_NOTE}\n")
+        if os.environ.get("GITHUB_OUTPUT") and not args.check:
+            with open(os.environ["GITHUB_OUTPUT"], "a") as output:
+                output.write(f"mode={mode}\n")
+    elif args.command == "verify-apk":
+        problems = [p for apk in args.apks for p in verify_apk(apk, args.model_dir)]
+        if problems:
+            raise UserError("; ".join(problems))
+        print(f"{len(args.apks)} APK(s) carry the gated model, card and labels")
+    elif args.command == "checksums":
+        write_checksums(args.files, args.out)
+        print(f"wrote {args.out} for {len(args.files)} file(s)")
+    else:
+        card = json.loads(args.card.read_text())
+        args.out.write_text(
+            release_notes(
+                args.tag,
+                card,
+                args.gate.read_text(),
+                args.signing,
+                args.checksums.read_text(),
+                json.loads(args.gated.read_text()) if args.gated else None,
             )
-    except ReleaseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.jit.mobile import _load_for_lite_interpreter
 
+from paddy_edge import paths
 from paddy_edge.preprocess import load_app_input, softmax
 
 
@@ -44,12 +45,12 @@ def _probabilities(module, inputs: np.ndarray) -> np.ndarray:
 
 
 def check(root: Path, optimized: bool) -> dict:
-    model_path = root / "models/export/model.ptl"
-    card = json.loads((root / "models/export/model_card.json").read_text())
-    with (root / "reports/predictions.csv").open() as handle:
+    model_path = root / paths.LITE_MODEL
+    card = json.loads((root / paths.MODEL_CARD).read_text())
+    with (root / paths.PREDICTIONS).open() as handle:
         expected = list(csv.DictReader(handle))
     labels = card["labels"]
-    inputs = np.stack([load_app_input(root / "data/raw" / row["image"], card["input"]) for row in expected])
+    inputs = np.stack([load_app_input(root / paths.RAW / row["image"], card["input"]) for row in expected])
     pipeline_top1 = np.array([labels.index(row["predicted"]) for row in expected])
     truth = np.array([labels.index(row["actual"]) for row in expected])
 
@@ -80,18 +81,20 @@ def check(root: Path, optimized: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", type=Path, default=Path("."), help="a pipeline workspace (. or .smoke)")
+    parser.add_argument(
+        "--root", type=Path, default=Path("."), help=f"a pipeline workspace (. or {paths.SMOKE_WORKSPACE})"
+    )
     parser.add_argument("--min-agreement", type=float, default=1.0)
     parser.add_argument("--optimized", action="store_true", help="also try optimize_for_mobile here")
     args = parser.parse_args(argv)
-    for needed in ("models/export/model.ptl", "models/export/model_card.json", "reports/predictions.csv"):
+    for needed in (paths.LITE_MODEL, paths.MODEL_CARD, paths.PREDICTIONS):
         if not (args.root / needed).is_file():
             print(
                 f"error: {args.root / needed} is missing: run the pipeline first (make smoke or make repro)"
             )
             return 2
     report = check(args.root, args.optimized)
-    target = args.root / "reports/device_check.json"
+    target = args.root / paths.DEVICE_REPORT
     target.write_text(json.dumps(report, indent=2) + "\n")
     print(
         f"torch {report['torch_version']} (as in PyTorch Android 2.1.0), {report['images']} validation photos"

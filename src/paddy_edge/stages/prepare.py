@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from paddy_edge import paths
 from paddy_edge.archive import check_layout
-from paddy_edge.config import PrepareParams
+from paddy_edge.config import Params, PrepareParams
 from paddy_edge.errors import UserError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -204,3 +204,7 @@ def print_report(report: dict, skipped: list[Outcome]) -> None:
             console.print(f"  {outcome.candidate.source}: {outcome.problem}", markup=False)
         if len(skipped) > 20:
             console.print(f"  ... and {len(skipped) - 20} more, see {paths.PREPARED / 'skipped.csv'}")
+
+
+def run(params: Params) -> None:
+    prepare(params.prepare)

@@ -1,17 +1,16 @@
-"""The model files the Flutter app ships: where they go in flutter_app/, the checks they must pass before
-they go there, and the untrained placeholder that lets the app build before any training.
+"""The model files the Flutter app ships: where they go in flutter_app/ and the checks they must pass
+before they go there.
 
-`python -m paddy_edge app-assets` is what the release workflow runs to put the fresh model in the app."""
+The release workflow runs `python -m paddy_edge.ci.app_assets --from model --app flutter_app` (standard
+library only) to put the gated model in the app; `paddy-edge app-assets` is the same for a person, and
+its `--placeholder` writes the untrained bundle (paddy_edge.stages.export.write_placeholder)."""
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
-import tempfile
-import zipfile
 from pathlib import Path
 
 from paddy_edge import paths
@@ -23,7 +22,6 @@ APP_ASSETS = {
     paths.MODEL_CARD.name: "assets/models/model_card.json",
     paths.EXPORT_LABELS.name: "assets/labels/labels.txt",
 }
-APP_DIR = Path("flutter_app")
 
 # What pytorch_lite 4.3.2 does to a photo before the model sees it (lib/image_utils_isolate.dart): decode,
 # copyResize to the card's width x height (aspect not kept, nearest neighbour), each channel / 255, then
@@ -35,26 +33,6 @@ APP_SCALE = 1 / 255
 APP_OUTPUT = "logits"
 # Where a card's value comes from, so the message can say what to change.
 _CONTRACT_SOURCE = {"resample": "evaluate.resample in params.yaml"}
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def embedded_metadata(model: Path) -> dict:
-    """metadata.json inside a .ptl, read as the zip it is: no torch needed (the release's APK job)."""
-    try:
-        with zipfile.ZipFile(model) as archive:
-            name = next(n for n in archive.namelist() if n.endswith("/extra/metadata.json"))
-            return json.loads(archive.read(name))
-    except (zipfile.BadZipFile, StopIteration, json.JSONDecodeError):
-        raise UserError(
-            f"{model} is not a lite TorchScript model with paddy-edge metadata: export again"
-        ) from None
 
 
 def check_app_contract(card: dict, card_path: Path) -> None:
@@ -98,9 +76,9 @@ def check_bundle(files: dict[str, Path]) -> dict:
     labels = labels_text.split("\n")
     if labels != card["labels"] or len(labels) != card["num_classes"]:
         raise UserError(f"{labels_path} ({len(labels)} labels) does not match {card_path}")
-    if sha256(model) != card["files"][paths.LITE_MODEL.name]["sha256"]:
+    if paths.sha256(model) != card["files"][paths.LITE_MODEL.name]["sha256"]:
         raise UserError(f"{model} is not the model {card_path} describes (sha256 differs): export again")
-    embedded = embedded_metadata(model)
+    embedded = paths.read_lite_metadata(model)
     for key in ("labels", "input", "placeholder"):
         if embedded[key] != card[key]:
             raise UserError(f"{model} metadata '{key}' differs from {card_path}: export again")
@@ -111,11 +89,11 @@ def exported_files(export_dir: Path) -> dict[str, Path]:
     return {name: export_dir / name for name in APP_ASSETS}
 
 
-def app_files(app_dir: Path = APP_DIR) -> dict[str, Path]:
+def app_files(app_dir: Path = paths.FLUTTER_APP) -> dict[str, Path]:
     return {name: app_dir / target for name, target in APP_ASSETS.items()}
 
 
-def install(export_dir: Path, app_dir: Path = APP_DIR) -> dict:
+def install(export_dir: Path, app_dir: Path = paths.FLUTTER_APP) -> dict:
     """Check the exported bundle, then copy it into the app's assets."""
     card = check_bundle(exported_files(export_dir))
     for name, destination in app_files(app_dir).items():
@@ -125,43 +103,11 @@ def install(export_dir: Path, app_dir: Path = APP_DIR) -> dict:
     return card
 
 
-def write_placeholder(app_dir: Path = APP_DIR, image_size: int = 224) -> dict:
-    """A tiny untrained network with the real labels and input contract, so the app builds and runs
-    before any training. Its card says placeholder: true and the app shows that."""
-    import torch
-
-    from paddy_edge.export import write_bundle
-    from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
-    from paddy_edge.sample import PADDY_LABELS
-
-    torch.manual_seed(0)
-    network = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, kernel_size=7, stride=8),
-        torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1),
-        torch.nn.Flatten(),
-        torch.nn.Linear(8, len(PADDY_LABELS)),
-    )
-    spec = ModelSpec("placeholder-untrained", list(PADDY_LABELS), image_size, IMAGENET_MEAN, IMAGENET_STD)
-    with tempfile.TemporaryDirectory() as scratch:
-        write_bundle(
-            network,
-            spec,
-            Path(scratch),
-            name="paddy-edge-placeholder",
-            resample="nearest",
-            run_id=None,
-            onnx_opset=None,
-            placeholder=True,
-        )
-        return install(Path(scratch), app_dir)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """`python -m paddy_edge.app_assets --from DIR --app DIR`: runs with the standard library alone."""
+    """`python -m paddy_edge.ci.app_assets --from DIR --app DIR`: runs with the standard library alone."""
     parser = argparse.ArgumentParser(description="Check an exported model bundle and copy it into the app.")
     parser.add_argument("--from", dest="export_dir", type=Path, default=paths.EXPORTED)
-    parser.add_argument("--app", dest="app_dir", type=Path, default=APP_DIR)
+    parser.add_argument("--app", dest="app_dir", type=Path, default=paths.FLUTTER_APP)
     args = parser.parse_args(argv)
     try:
         card = install(args.export_dir, args.app_dir)

@@ -1,0 +1,79 @@
+"""dvc.yaml stays true to the code: each stage depends on every module it imports (directly or through
+another module of the package), on nothing else of src/, and declares exactly the outputs paths.py says
+it writes. A stale dep reruns nothing when it should; a missing one hides a change from `dvc repro`."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from paddy_edge import paths
+from paddy_edge.stages import STAGES
+
+from ..conftest import ROOT
+
+SRC = ROOT / "src"
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+# What a stage runs besides its own module (bench runs the pytest-benchmark file in a subprocess).
+ALSO_RUNS = {"bench": [ROOT / "benchmarks/test_latency.py"]}
+
+
+def _module_file(name: str) -> Path | None:
+    base = SRC.joinpath(*name.split("."))
+    if (base / "__init__.py").is_file():
+        return None  # a package's __init__ holds registries, not what a stage computes
+    return base.with_suffix(".py") if base.with_suffix(".py").is_file() else None
+
+
+def _imports(file: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(file.read_text())):  # function-level imports too
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return {name for name in names if name.split(".")[0] == "paddy_edge"}
+
+
+def imported_files(start: list[Path]) -> set[Path]:
+    seen, todo = set(start), list(start)
+    while todo:
+        for name in _imports(todo.pop()):
+            found = _module_file(name)
+            if found and found not in seen:
+                seen.add(found)
+                todo.append(found)
+    return seen
+
+
+@pytest.mark.parametrize("stage", [s.name for s in STAGES])
+def test_a_stages_code_deps_are_exactly_the_modules_it_imports(stage: str) -> None:
+    own = SRC / f"paddy_edge/stages/{stage}.py"
+    expected = {str(f.relative_to(ROOT)) for f in imported_files([own, *ALSO_RUNS.get(stage, [])])}
+    declared = {d for d in DVC[stage]["deps"] if d.startswith(("src/", "benchmarks/"))}
+    assert declared == expected
+
+
+def _declared_outputs(stage: dict) -> set[str]:
+    return {
+        next(iter(entry)) if isinstance(entry, dict) else entry
+        for kind in ("outs", "metrics", "plots")
+        for entry in stage.get(kind, [])
+    }
+
+
+def test_stages_are_dvc_yamls_stages_in_its_order_and_write_what_paths_says() -> None:
+    assert [s.name for s in STAGES] == list(DVC) == list(paths.OUTPUTS)
+    for name, stage in DVC.items():
+        assert stage["cmd"] == f"python -m paddy_edge {name}"
+        assert _declared_outputs(stage) == {str(p) for p in paths.OUTPUTS[name]}, name
+
+
+def test_the_checker_notices_a_missing_module() -> None:
+    """evaluate runs the eager model through formats.py, which builds it with model.py."""
+    files = imported_files([SRC / "paddy_edge/stages/evaluate.py"])
+    assert SRC / "paddy_edge/model.py" in files and SRC / "paddy_edge/preprocess.py" in files
+    assert SRC / "paddy_edge/archive.py" not in files

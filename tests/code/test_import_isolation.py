@@ -1,0 +1,66 @@
+"""The modules the workflows' jobs run without the pipeline's venv (paddy_edge.ci, paths, errors) import
+with torch, mlflow, typer and pydantic unimportable, and nothing imports in a cycle."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..conftest import ROOT
+from .test_dvc_deps import _imports, _module_file
+
+HEAVY = ("torch", "mlflow", "typer", "pydantic", "numpy", "yaml", "fastai", "timm")
+STDLIB_ONLY = [
+    "paddy_edge.paths",
+    "paddy_edge.errors",
+    "paddy_edge.kaggle_source",
+    "paddy_edge.ci.report",
+    "paddy_edge.ci.release",
+    "paddy_edge.ci.app_assets",
+    "paddy_edge.ci.gated",
+    "paddy_edge.ci.apk_check",
+]
+
+
+@pytest.mark.parametrize("module", STDLIB_ONLY)
+def test_imports_and_runs_help_without_the_pipelines_dependencies(module: str, tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    for name in HEAVY:
+        (blocked / name).mkdir(parents=True)
+        (blocked / name / "__init__.py").write_text(f"raise ImportError('{name} is not installed here')\n")
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        env={"PYTHONPATH": f"{blocked}:{ROOT / 'src'}", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_ci_modules_import_only_paths_errors_and_each_other() -> None:
+    allowed = {"paddy_edge.paths", "paddy_edge.errors", "paddy_edge.kaggle_source", "paddy_edge.preprocess"}
+    for file in (ROOT / "src/paddy_edge/ci").glob("*.py"):
+        for name in _imports(file):
+            target = _module_file(name)
+            if target is None or "/ci/" in str(target):
+                continue
+            module = ".".join(target.relative_to(ROOT / "src").with_suffix("").parts)
+            assert module in allowed, f"{file.name} imports {module}"
+
+
+def test_no_import_cycle() -> None:
+    graph = {}
+    for file in (ROOT / "src/paddy_edge").rglob("*.py"):
+        graph[file] = {t for t in (_module_file(n) for n in _imports(file)) if t is not None}
+
+    def reaches(start: Path, goal: Path, seen: set[Path]) -> bool:
+        for nxt in graph.get(start, ()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cycles = [str(f.relative_to(ROOT)) for f in graph if reaches(f, f, set())]
+    assert cycles == []

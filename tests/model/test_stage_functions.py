@@ -1,0 +1,105 @@
+"""The stages' plain functions on small inputs, each in seconds: what the full `dvc repro` runs end to
+end, checked here without it (`make test-fast`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from paddy_edge import paths
+from paddy_edge.archive import extract_zip
+from paddy_edge.config import PrepareParams
+from paddy_edge.formats import REGISTRY, runner
+from paddy_edge.model import ModelSpec, load_trained
+from paddy_edge.predict import top_k
+from paddy_edge.sample import write_sample_zip
+from paddy_edge.stages import bench, evaluate, train
+from paddy_edge.stages.prepare import prepare
+
+from ..conftest import params_with
+
+
+def test_compare_counts_accuracy_agreement_and_the_largest_probability_gap() -> None:
+    truth = np.array([0, 1, 1, 0])
+    eager = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]])
+    lite = eager + np.array([[0.0, 0.0], [0.0, 0.0], [-0.2, 0.2], [0.0, 0.0]])  # flips photo 3 to right
+    metrics = evaluate.compare({"eager": eager, "lite": lite}, truth)
+    assert metrics["valid_images"] == 4
+    assert metrics["accuracy"] == {"eager": 0.75, "lite": 1.0}
+    assert metrics["agreement"] == {"lite": 0.75}
+    assert metrics["max_abs_prob_diff"]["lite"] == pytest.approx(0.2)
+
+
+def test_summarize_reads_pytest_benchmarks_medians_and_the_registrys_file_sizes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for size, fmt in enumerate(REGISTRY, start=1):
+        REGISTRY[fmt].file.parent.mkdir(parents=True, exist_ok=True)
+        REGISTRY[fmt].file.write_bytes(b"x" * size * 1000)
+    raw = {
+        "benchmarks": [
+            {"extra_info": {"format": fmt}, "stats": {"median": 0.002 * n}}
+            for n, fmt in enumerate(reversed(list(REGISTRY)), start=1)
+        ]
+    }
+    summary = bench.summarize(raw)
+    assert list(summary) == list(REGISTRY)  # the registry's order, whatever pytest ran first
+    last = list(REGISTRY)[-1]
+    assert summary[last] == {"size_mb": len(REGISTRY) / 1000, "median_ms": 2.0, "fps": 500.0}
+
+
+def test_model_spec_round_trips_through_its_json(tmp_path: Path) -> None:
+    spec = ModelSpec("edgenext_xx_small", ["blast", "normal"], 96, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    spec.save(tmp_path / "model_spec.json")
+    assert ModelSpec.load(tmp_path / "model_spec.json") == spec
+
+
+def test_top_k_ranks_labels_by_probability() -> None:
+    ranked = top_k(np.array([0.1, 0.6, 0.3]), ["a", "b", "c"], 2)
+    assert ranked == [("b", pytest.approx(0.6)), ("c", pytest.approx(0.3))]
+
+
+def test_one_epoch_at_32_px_writes_weights_spec_and_history(tmp_path: Path, tiny_sample) -> None:
+    archive = tmp_path / "sample.zip"
+    write_sample_zip(tiny_sample, archive)
+    extract_zip(archive, tmp_path / "raw")
+    prepare(
+        PrepareParams(valid_pct=0.2, seed=1, max_side=64, min_side=8, max_skipped_pct=0, workers=1),
+        tmp_path / "raw",
+        tmp_path / "prepared",
+    )
+    overlay = {
+        "train": {"pretrained": False, "epochs": 1, "image_size": 32, "batch_size": 8, "num_workers": 0}
+    }
+    params = params_with(overlay).train
+    out, history = tmp_path / "trained", tmp_path / "history.csv"
+    out.mkdir()
+
+    spec, metrics = train.train(params, tmp_path / "prepared", out, history)
+
+    assert spec.image_size == 32 and len(spec.labels) == 10
+    assert 0.0 <= metrics["valid_accuracy"] <= 1.0 and np.isfinite(metrics["valid_loss"])
+    assert len(pd.read_csv(history)) == 1
+    _, loaded = load_trained(out / paths.WEIGHTS.name, out / paths.MODEL_SPEC.name)
+    assert loaded == spec
+    logits = runner("eager", file=out / paths.WEIGHTS.name)(np.zeros((2, 3, 32, 32), np.float32))
+    assert logits.shape == (2, 10)
+    assert json.loads((out / paths.MODEL_SPEC.name).read_text())["arch"] == params.arch
+
+
+def test_pretrained_only_blames_the_download_for_a_download_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CUDA running out of memory under pretrained: true is not "Offline?": it surfaces as itself."""
+    import fastai.vision.learner
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(fastai.vision.learner, "vision_learner", out_of_memory)
+    with pytest.raises(torch.OutOfMemoryError):
+        train.learner(params_with({"train": {"pretrained": True}}).train, dls=None)
