@@ -84,9 +84,13 @@ class Pipeline:
     def stage(self, name: str) -> subprocess.CompletedProcess:
         return self.run(sys.executable, "-m", "paddy_edge", name)
 
-    def clone(self, target: Path) -> Pipeline:
-        """A copy of the finished workspace with its own, empty MLflow store (for tests that break things)."""
-        ignore = shutil.ignore_patterns("cache", "tmp", "mlflow.db", "mlartifacts")
+    def clone(self, target: Path, dvc_cache: bool = False) -> Pipeline:
+        """A copy of the finished workspace with its own, empty MLflow store (for tests that change or
+        break things); with `dvc_cache`, its DVC cache too, for tests that run `dvc` in it."""
+        ignored = (
+            ("tmp", "mlflow.db", "mlartifacts") if dvc_cache else ("cache", "tmp", "mlflow.db", "mlartifacts")
+        )
+        ignore = shutil.ignore_patterns(*ignored)
         shutil.copytree(self.workspace, target, ignore=ignore)
         env = workspace_env(ROOT, target)
         env["MLFLOW_TRACKING_URI"] = f"sqlite:///{target / 'mlflow.db'}"

@@ -207,7 +207,9 @@ def _write_stored_aligned(apk: zipfile.ZipFile, name: str, data: bytes, align: i
     apk.writestr(info, data)
 
 
-def _apk(path: Path, libs: dict[str, bytes], assets: bool = True, align: int = page_alignment.PAGE_16K) -> Path:
+def _apk(
+    path: Path, libs: dict[str, bytes], assets: bool = True, align: int = page_alignment.PAGE_16K
+) -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as apk:
         apk.writestr("AndroidManifest.xml", b"\x03\x00\x08\x00binary xml")
         if assets:

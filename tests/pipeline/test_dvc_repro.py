@@ -34,7 +34,7 @@ def test_a_second_repro_does_nothing_and_says_so(pipeline: Pipeline) -> None:
 
 
 def test_changing_only_a_gate_threshold_reruns_only_the_gate(pipeline: Pipeline, tmp_path: Path) -> None:
-    clone = pipeline.clone(tmp_path / "threshold")
+    clone = pipeline.clone(tmp_path / "threshold", dvc_cache=True)
     params_file = clone.workspace / "params.yaml"
     params = yaml.safe_load(params_file.read_text())
     params["gates"]["min_agreement"] = 0.85
