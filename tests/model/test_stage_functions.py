@@ -65,7 +65,10 @@ def test_top_k_ranks_labels_by_probability() -> None:
     assert ranked == [("b", pytest.approx(0.6)), ("c", pytest.approx(0.3))]
 
 
-def test_one_epoch_at_32_px_writes_weights_spec_and_history(tmp_path: Path, tiny_sample) -> None:
+def test_one_epoch_at_32_px_writes_weights_spec_and_history(
+    tmp_path: Path, tiny_sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # prepare writes its report under reports/, as dvc.yaml runs it
     archive = tmp_path / "sample.zip"
     write_sample_zip(tiny_sample, archive)
     extract_zip(archive, tmp_path / "raw")
