@@ -102,54 +102,22 @@ def _elf(bits: int, machine: int, aligns: list[int], big_endian: bool = False) -
     PT_DYNAMIC that must be ignored."""
     order = ">" if big_endian else "<"
     segments = [(1, a) for a in aligns] + [(2, 8)]
-    if bits == 64:
-        header_size, entry = 64, 56
-        header = struct.pack(
-            order + "4sBBBB8xHHIQQQIHHHHHH",
-            b"\x7fELF",
-            2,
-            2 if big_endian else 1,
-            1,
-            0,
-            3,
-            machine,
-            1,
-            0,
-            header_size,
-            0,
-            0,
-            header_size,
-            entry,
-            len(segments),
-            64,
-            0,
-            0,
-        )
-        programs = b"".join(struct.pack(order + "IIQQQQQQ", t, 5, 0, 0, 0, 0, 0, a) for t, a in segments)
-    else:
-        header_size, entry = 52, 32
-        header = struct.pack(
-            order + "4sBBBB8xHHIIIIIHHHHHH",
-            b"\x7fELF",
-            1,
-            2 if big_endian else 1,
-            1,
-            0,
-            3,
-            machine,
-            1,
-            0,
-            header_size,
-            0,
-            0,
-            header_size,
-            entry,
-            len(segments),
-            40,
-            0,
-            0,
-        )
-        programs = b"".join(struct.pack(order + "IIIIIIII", t, 0, 0, 0, 0, 0, 5, a) for t, a in segments)
+    wide = bits == 64
+    word = "Q" if wide else "I"  # addresses and offsets: 8 bytes in ELF64, 4 in ELF32
+    header_size, entry, section_entry = (64, 56, 64) if wide else (52, 32, 40)
+    ident = (b"\x7fELF", 2 if wide else 1, 2 if big_endian else 1, 1, 0)
+    header = struct.pack(
+        f"{order}4sBBBB8xHHI{word * 3}IHHHHHH",
+        *ident,
+        *(3, machine, 1, 0, header_size, 0, 0, header_size, entry, len(segments), section_entry, 0, 0),
+    )
+    # ELF64 puts p_flags second; ELF32 puts it seventh.
+    program = (
+        (lambda t, a: struct.pack(f"{order}IIQQQQQQ", t, 5, 0, 0, 0, 0, 0, a))
+        if wide
+        else (lambda t, a: struct.pack(f"{order}IIIIIIII", t, 0, 0, 0, 0, 0, 5, a))
+    )
+    programs = b"".join(program(t, a) for t, a in segments)
     return header + programs
 
 

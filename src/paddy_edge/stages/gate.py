@@ -131,7 +131,7 @@ def run(params: Params) -> None:
                 params.mlflow.registered_model,
                 run.info.run_id,
                 run.info.artifact_uri,
-                evaluation["accuracy"]["lite"],
+                evaluation["accuracy"][PHONE_FORMAT],
             )
         elif passed:
             report["registry_skipped"] = f"{REGISTER_ENV}=false"
