@@ -33,6 +33,10 @@ class DataParams(Section):
     source: Literal["kaggle", "zip", "sample"]
     competition: str
     zip_path: str | None = None
+    # How far the zip may expand (the competition's is about 1 GB, photos that barely compress):
+    # a zip bomb stops here instead of filling the disk. Raise them for a bigger dataset.
+    max_unzipped_mb: Annotated[float, Field(gt=0)] = 5000.0
+    max_zip_ratio: Annotated[float, Field(gt=1)] = 50.0
     sample: SampleParams
 
     @model_validator(mode="after")
@@ -49,6 +53,9 @@ class PrepareParams(Section):
     min_side: PositiveInt
     max_skipped_pct: Annotated[float, Field(ge=0, le=100)]
     workers: PositiveInt
+    # A label folder or train.csv label outside the competition's 10 fails prepare (the app and the model
+    # card would disagree with the competition) unless this is true: then it is a warning.
+    allow_new_labels: bool = False
 
 
 class TrainParams(Section):
@@ -103,6 +110,18 @@ class GateParams(Section):
 class MlflowParams(Section):
     experiment: Annotated[str, Field(min_length=1)]
     registered_model: Annotated[str, Field(min_length=1)]
+
+    @field_validator("registered_model")
+    @classmethod
+    def _valid_model_name(cls, name: str) -> str:
+        # MLflow's rule (mlflow.utils.validation._validate_model_name), checked here before any training
+        # rather than at the gate, after it.
+        if name != name.strip() or name in {".", ".."} or any(c in name for c in "/:"):
+            raise ValueError(
+                f"'{name}' cannot be an MLflow registered model name: "
+                "no '/' or ':', not '.' or '..', no surrounding spaces"
+            )
+        return name
 
 
 class Params(Section):
