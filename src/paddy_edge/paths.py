@@ -5,6 +5,9 @@ Standard library only: the workflows' scripts (paddy_edge.ci) use it without the
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -72,7 +75,41 @@ def _temp_sibling(final: Path, suffix: str = "") -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp" + suffix, dir=final.parent))
 
 
+def scratch_dir(final: Path) -> Path:
+    """A temporary folder beside `final` that `remove_stale_temps` knows as `final`'s (the caller
+    removes it)."""
+    return _temp_sibling(final, "-scratch")
+
+
+def _user_mode(directory: Path) -> None:
+    """mkdtemp makes a 0700 folder; an output gets the mode the user's umask gives any new folder."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    directory.chmod(0o777 & ~mask)
+
+
+def stale_temps(final: Path) -> list[Path]:
+    """The temporary siblings of `final` (from atomic_dir, atomic_file or scratch_dir): left behind only
+    by a run that was killed (kill -9, power loss), since every other exit removes them."""
+    if not final.parent.is_dir():
+        return []
+    return sorted(final.parent.glob(f".{glob.escape(final.name)}.*.tmp*"))
+
+
+def remove_stale_temps(outputs: tuple[Path, ...]) -> list[Path]:
+    """Remove what killed runs of a stage left beside its outputs. Call it holding the stage's lock."""
+    removed = [temp for final in outputs for temp in stale_temps(final)]
+    for temp in removed:
+        if temp.is_dir() and not temp.is_symlink():
+            shutil.rmtree(temp, ignore_errors=True)
+        else:
+            temp.unlink(missing_ok=True)
+    return removed
+
+
 def _replace(built: Path, final: Path) -> None:
+    if built.is_dir():
+        _user_mode(built)
     if final.is_dir() and not final.is_symlink():
         shutil.rmtree(final)
     elif final.exists() or final.is_symlink():
@@ -144,3 +181,43 @@ def read_lite_metadata(model: Path) -> dict:
         raise UserError(
             f"{model} is not a lite TorchScript model with paddy-edge metadata: export again"
         ) from None
+
+
+def _lock_file(stage: str) -> Path:
+    """Outside the checkout (nothing to clean or commit), one per stage and folder."""
+    folder = hashlib.sha256(str(Path.cwd().resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"paddy-edge-{folder}-{stage}.lock"
+
+
+@contextmanager
+def stage_lock(stage: str) -> Iterator[None]:
+    """Hold the stage's lock in this folder, or refuse: a `dvc repro` killed mid-stage leaves the stage
+    running as an orphan, and a second writer of the same outputs would race it. The kernel releases
+    the lock when its process dies (kill -9 included), so no stale lock ever blocks a rerun."""
+    path = _lock_file(stage)
+    while True:
+        handle = path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise UserError(
+                f"the {stage} stage is already running in {Path.cwd()} ({holder}): wait for it to "
+                f"finish or stop it, then rerun"
+            ) from None
+        # The holder we waited on may have removed the file after we opened it: lock the current one.
+        if path.exists() and os.path.samestat(os.fstat(handle.fileno()), path.stat()):
+            break
+        handle.close()
+    try:
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        handle.close()

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING
 
+from paddy_edge import paths
+
 if TYPE_CHECKING:
     from paddy_edge.config import Params
 
@@ -18,8 +20,13 @@ class Stage:
     summary: str  # the command's help
 
     def run(self, params: Params) -> None:
-        # Imported when run: `paddy-edge --help` and the fetch stage need not load torch.
-        import_module(f"{__name__}.{self.name}").run(params)
+        """Run the stage holding its lock, after removing what a killed run of it left behind."""
+        with paths.stage_lock(self.name):
+            removed = paths.remove_stale_temps(paths.OUTPUTS[self.name])
+            if removed:
+                print(f"Removed {len(removed)} temporary output(s) of an interrupted {self.name} run")
+            # Imported when run: `paddy-edge --help` and the fetch stage need not load torch.
+            import_module(f"{__name__}.{self.name}").run(params)
 
 
 STAGES = (

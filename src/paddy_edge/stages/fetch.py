@@ -3,29 +3,32 @@ extract it into data/raw in the Kaggle layout. Whatever the source, the same ver
 
 from __future__ import annotations
 
-import tempfile
+import shutil
 from pathlib import Path
 
 from paddy_edge import paths
-from paddy_edge.archive import extract_zip
+from paddy_edge.archive import ZipLimits, extract_zip
 from paddy_edge.config import DataParams, Params
 from paddy_edge.kaggle_source import download_competition
 from paddy_edge.sample import write_sample_zip
 
 
 def fetch(data: DataParams, out: Path = paths.RAW) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".download-", dir=out.parent) as scratch:
+    scratch = paths.scratch_dir(out)
+    try:
         if data.source == "kaggle":
-            archive = download_competition(data.competition, Path(scratch))
+            archive = download_competition(data.competition, scratch)
         elif data.source == "zip":
             archive = Path(data.zip_path or "").expanduser()
         else:
-            archive = Path(scratch) / "sample.zip"
+            archive = scratch / "sample.zip"
             count = write_sample_zip(data.sample, archive)
             print(f"Generated {count} sample training images (seed {data.sample.seed}), offline")
+        limits = ZipLimits(data.max_unzipped_mb, data.max_zip_ratio)
         with paths.atomic_dir(out) as staging:
-            extract_zip(archive, staging)
+            extract_zip(archive, staging, limits)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     print(f"Extracted {archive.name} into {out}")
     return out
 
