@@ -5,7 +5,10 @@ the API class is imported lazily, after we have checked for credentials ourselve
 
 from __future__ import annotations
 
+import io
+import json
 import os
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 from paddy_edge.errors import UserError
@@ -33,6 +36,24 @@ def credential_source() -> str | None:
     return None
 
 
+def check_kaggle_json(path: Path) -> None:
+    """The Kaggle client meets a malformed kaggle.json with pages of help, twice: say what is wrong
+    instead (never its content: it holds the key)."""
+    try:
+        content = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}): download it again from "
+            'kaggle.com > Settings > API; it holds {"username": "...", "key": "..."}'
+        ) from None
+    if not isinstance(content, dict) or not all(
+        isinstance(content.get(field), str) and content[field] for field in ("username", "key")
+    ):
+        raise UserError(
+            f'{path} lacks "username" or "key": download it again from kaggle.com > Settings > API'
+        )
+
+
 def explain_failure(exc: BaseException, competition: str) -> str:
     """One message that says what to do, for an exception raised by the Kaggle client."""
     status = getattr(getattr(exc, "response", None), "status_code", None)
@@ -58,12 +79,17 @@ def download_competition(competition: str, dest_dir: Path) -> Path:
     source = credential_source()
     if source is None:
         raise UserError(f"No Kaggle credentials found. {HOW_TO_AUTHENTICATE}")
+    if source.endswith("kaggle.json"):
+        check_kaggle_json(Path(source))
     print(f"Downloading {competition} from Kaggle (credentials from {source})")
     try:
-        from kaggle.api.kaggle_api_extended import KaggleApi
+        # The client authenticates once on import and again when asked, printing its help each time it
+        # fails: keep that to the one message below.
+        with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+            from kaggle.api.kaggle_api_extended import KaggleApi
 
-        api = KaggleApi()
-        api.authenticate()
+            api = KaggleApi()
+            api.authenticate()
         api.competition_download_files(competition, path=str(dest_dir), quiet=False)
     except SystemExit:  # the client exits after printing help when it cannot authenticate
         raise UserError(f"Kaggle could not authenticate with {source}. {HOW_TO_AUTHENTICATE}") from None
