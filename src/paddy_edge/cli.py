@@ -5,6 +5,7 @@ Each stage command validates params.yaml, then calls the stage's `run`. dvc.yaml
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -38,6 +39,16 @@ def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(2) from None
         except GatesFailed:
             raise typer.Exit(1) from None
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            where = f" writing {exc.filename}" if exc.filename else ""
+            err.print(
+                f"[bold red]error:[/] no space left on the device{where}: free some space, then rerun "
+                "(this run's partial outputs were removed)",
+                highlight=False,
+            )
+            raise typer.Exit(2) from None
 
     return wrapper
 

@@ -102,7 +102,10 @@ def _write_lite(network: torch.nn.Module, spec: ExportSpec, target: Path) -> dic
 
     scripted, optimized = _trace(network, _example(spec))
     metadata = {**spec.metadata, "mobile_optimized": optimized, "torch_version": torch.__version__}
-    scripted._save_for_lite_interpreter(str(target), _extra_files={paths.LITE_METADATA: json.dumps(metadata)})
+    # Serialized in memory, then written by Python: torch's own file writer aborts the whole process
+    # (std::terminate) when the disk fills, where a Python write raises OSError (ENOSPC).
+    extra_files = {paths.LITE_METADATA: json.dumps(metadata)}
+    target.write_bytes(scripted._save_to_buffer_for_lite_interpreter(_extra_files=extra_files))
     return {
         "mobile_optimized": optimized,
         "lite_bytecode_version": _get_model_bytecode_version(str(target)),

@@ -8,12 +8,14 @@ The app's untrained placeholder is the same bundle on a tiny network (`write_pla
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
 
 from paddy_edge import formats, paths, tracking
 from paddy_edge.config import Params
+from paddy_edge.errors import UserError
 from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, load_trained
 from paddy_edge.sample import PADDY_LABELS
 
@@ -95,9 +97,25 @@ def export(params: Params, out: Path, run_id: str | None) -> dict:
     return write_bundle(network, spec, out, name=params.mlflow.registered_model)
 
 
+def check_free_space(weights: Path, out: Path) -> None:
+    """Each format is about the size of the weights, written once here and once more into a local MLflow
+    artifact store: refuse up front rather than fill the disk halfway through."""
+    needed = 2 * len(formats.EXPORTED_FORMATS) * weights.stat().st_size + 16 * 2**20
+    out.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(out.parent).free
+    if free < needed:
+        raise UserError(
+            f"{free / 2**20:.0f} MB free on the disk of {out.parent}/, and export needs about "
+            f"{needed / 2**20:.0f} MB (each format, and its copy in the MLflow store): free some space, "
+            "then rerun `dvc repro export`"
+        )
+
+
 def run(params: Params) -> None:
     import mlflow
 
+    paths.raise_missing(paths.WEIGHTS, "train")
+    check_free_space(paths.WEIGHTS, paths.EXPORTED)
     with tracking.resume_run(params.mlflow.experiment) as run:
         with paths.atomic_dir(paths.EXPORTED) as staging:
             card = export(params, staging, run.info.run_id)

@@ -6,6 +6,7 @@ a crop in training and a squish on the phone would be a silent accuracy loss."""
 from __future__ import annotations
 
 import csv
+import math
 import sys
 from pathlib import Path
 
@@ -108,6 +109,11 @@ def train(params: TrainParams, prepared: Path, out: Path, history: Path) -> tupl
     labels = (prepared / "labels.txt").read_text().split("\n")
     mean, std = normalization(params.arch)
     dls = dataloaders(params, prepared, labels, mean, std)
+    if len(dls.train) == 0:  # fastai drops the last partial batch: no step would run, the loss is NaN
+        raise UserError(
+            f"train.batch_size={params.batch_size} is more than the {len(dls.train_ds)} training images "
+            f"in {prepared / 'manifest.csv'}: set train.batch_size to at most {len(dls.train_ds)}"
+        )
     learn = learner(params, dls)
     with paths.atomic_file(history) as history_tmp:
         history_tmp.write_text(",".join(HISTORY_COLUMNS) + "\n")
@@ -117,6 +123,11 @@ def train(params: TrainParams, prepared: Path, out: Path, history: Path) -> tupl
         else:  # nothing to keep frozen: train the whole network from scratch
             learn.fit_one_cycle(params.epochs, params.base_lr)
         final = pd.read_csv(history_tmp).iloc[-1]
+        if not all(math.isfinite(final[column]) for column in ("train_loss", "valid_loss")):
+            raise UserError(
+                f"training diverged (train loss {final['train_loss']}, valid loss {final['valid_loss']} "
+                f"after epoch {int(final['epoch'])}): lower train.base_lr (now {params.base_lr})"
+            )
     spec = ModelSpec(params.arch, labels, params.image_size, tuple(mean), tuple(std))
     save_weights(learn.model, out / paths.WEIGHTS.name)
     spec.save(out / paths.MODEL_SPEC.name)
