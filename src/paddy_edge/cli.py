@@ -39,6 +39,9 @@ def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(2) from None
         except GatesFailed:
             raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: this run's partial outputs were removed; rerun to finish")
+            raise typer.Exit(130) from None
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise

@@ -183,10 +183,10 @@ def read_lite_metadata(model: Path) -> dict:
         ) from None
 
 
-def _lock_file(stage: str) -> Path:
-    """Outside the checkout (nothing to clean or commit), one per stage and folder."""
-    folder = hashlib.sha256(str(Path.cwd().resolve()).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"paddy-edge-{folder}-{stage}.lock"
+def lock_file(stage: str, folder: Path | None = None) -> Path:
+    """Outside the checkout (nothing to clean or commit), one per stage and folder (default: here)."""
+    key = hashlib.sha256(str((folder or Path.cwd()).resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"paddy-edge-{key}-{stage}.lock"
 
 
 @contextmanager
@@ -194,7 +194,7 @@ def stage_lock(stage: str) -> Iterator[None]:
     """Hold the stage's lock in this folder, or refuse: a `dvc repro` killed mid-stage leaves the stage
     running as an orphan, and a second writer of the same outputs would race it. The kernel releases
     the lock when its process dies (kill -9 included), so no stale lock ever blocks a rerun."""
-    path = _lock_file(stage)
+    path = lock_file(stage)
     while True:
         handle = path.open("a+")
         try:
