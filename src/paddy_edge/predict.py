@@ -1,16 +1,18 @@
 """`paddy-edge predict IMAGE...`: the exported lite model on image files, preprocessed as the phone does.
-A file that is not an image gets a clear message; the other files still get their answers."""
+A file that is no usable photo gets the reason; the other files still get their answers. A model that cannot
+be loaded, or whose outputs disagree with its model card, is one message saying what to do."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from PIL import UnidentifiedImageError
 from rich.console import Console
 
 from paddy_edge import paths
-from paddy_edge.formats import PHONE_FORMAT, REGISTRY, runner
+from paddy_edge.errors import UserError
+from paddy_edge.formats import PHONE_FORMAT, REGISTRY, Runner, runner
+from paddy_edge.images import UnreadableImage
 from paddy_edge.preprocess import load_app_input, softmax
 
 
@@ -19,20 +21,39 @@ def top_k(probabilities: np.ndarray, labels: list[str], k: int) -> list[tuple[st
     return [(labels[i], float(probabilities[i])) for i in order]
 
 
+def load_model(model_dir: Path) -> tuple[dict, Runner]:
+    """The model card and the lite model of an export folder, checked against each other on a blank
+    photo of the card's input size."""
+    card_file = model_dir / paths.MODEL_CARD.name
+    model_file = model_dir / REGISTRY[PHONE_FORMAT].file.name
+    card = paths.read_json(card_file, "export")
+    blank = np.zeros((1, 3, card["input"]["height"], card["input"]["width"]), np.float32)
+    try:
+        run = runner(PHONE_FORMAT, file=model_file)
+        outputs = run(blank).shape[-1]
+    except (RuntimeError, ValueError, OSError) as exc:  # what torch raises for a damaged file
+        first_sentence = (str(exc).splitlines() or [type(exc).__name__])[0].split(". ")[0][:200]
+        raise UserError(
+            f"{model_file} cannot be loaded and run as a lite model ({first_sentence}): it is damaged or "
+            "incomplete. Run dvc repro export (or copy the whole export folder again)."
+        ) from None
+    if outputs != len(card["labels"]):
+        raise UserError(
+            f"{card_file} lists {len(card['labels'])} labels but {model_file} gives {outputs} outputs: "
+            "they come from different exports. Run dvc repro export (or copy the whole export folder again)."
+        )
+    return card, run
+
+
 def classify(images: list[Path], model_dir: Path, k: int) -> dict[Path, list[tuple[str, float]] | str]:
     """Top-k (label, probability) per image, or the reason the image could not be read."""
-    card = paths.read_json(model_dir / paths.MODEL_CARD.name, "export")
-    run = runner(PHONE_FORMAT, file=model_dir / REGISTRY[PHONE_FORMAT].file.name)
+    card, run = load_model(model_dir)
     answers: dict[Path, list[tuple[str, float]] | str] = {}
     for image in images:
         try:
             pixels = load_app_input(image, card["input"])
-        except FileNotFoundError:
-            answers[image] = "no such file"
-            continue
-        except (UnidentifiedImageError, OSError) as exc:
-            reason = "not an image" if isinstance(exc, UnidentifiedImageError) else f"cannot decode ({exc})"
-            answers[image] = reason
+        except UnreadableImage as exc:
+            answers[image] = str(exc)
             continue
         answers[image] = top_k(softmax(run(pixels[None]))[0], card["labels"], k)
     return answers

@@ -1,6 +1,8 @@
 """Stage evaluate: accuracy of every registered format (paddy_edge.formats) on the validation photos,
 preprocessed as the app does from the original files; parity of each export with eager; per-class
-precision/recall and a confusion matrix of the phone's format (the lite model)."""
+precision/recall and a confusion matrix of the phone's format (the lite model). A validation photo that can
+no longer be read is skipped and named (eval.json counts them); a model card that disagrees with the model
+or the manifest is one message."""
 
 from __future__ import annotations
 
@@ -12,22 +14,51 @@ from rich.progress import track
 
 from paddy_edge import paths, tracking
 from paddy_edge.config import Params, flatten
+from paddy_edge.errors import UserError
 from paddy_edge.formats import PHONE_FORMAT, REGISTRY, runner
+from paddy_edge.images import UnreadableImage
 from paddy_edge.preprocess import load_app_input, softmax
 
 
-def validation_inputs(card: dict, manifest: Path, raw: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def validation_inputs(
+    card: dict, manifest: Path, raw: Path
+) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, str]]:
+    """The validation photos as the app feeds them, their label indices and sources, and the photos that
+    could not be read (source -> reason), which are left out and printed."""
     frame = pd.read_csv(manifest)
     frame = frame[frame["split"] == "valid"]
-    labels = card["labels"]
-    index = {label: i for i, label in enumerate(labels)}
-    inputs = np.stack(
-        [
-            load_app_input(raw / s, card["input"])
-            for s in track(frame["source"], description="Preprocessing", transient=True)
-        ]
-    )
-    return inputs, frame["label"].map(index).to_numpy(), frame["source"].tolist()
+    index = {label: i for i, label in enumerate(card["labels"])}
+    unknown = sorted(set(frame["label"]) - set(index))
+    if unknown:
+        raise UserError(
+            f"{manifest} has label(s) {', '.join(unknown)} that {paths.MODEL_CARD.name} does not list: the "
+            "model was trained on other data. Run dvc repro."
+        )
+    inputs, truth, sources, skipped = [], [], [], {}
+    rows = zip(frame["source"], frame["label"], strict=True)
+    for source, label in track(rows, total=len(frame), description="Preprocessing", transient=True):
+        try:
+            inputs.append(load_app_input(raw / source, card["input"]))
+        except UnreadableImage as exc:
+            skipped[source] = str(exc)
+            continue
+        truth.append(index[label])
+        sources.append(source)
+    for source, reason in skipped.items():
+        print(f"Skipped validation photo {raw / source}: {reason}")
+    if not inputs:
+        raise UserError(f"none of the {len(frame)} validation photos under {raw} can be read: run dvc repro")
+    return np.stack(inputs), np.asarray(truth), sources, skipped
+
+
+def check_outputs(card: dict, probs: dict[str, np.ndarray]) -> None:
+    """Every format gives one output per label of the model card."""
+    for fmt, values in probs.items():
+        if values.shape[1] != len(card["labels"]):
+            raise UserError(
+                f"{paths.MODEL_CARD} lists {len(card['labels'])} labels but {REGISTRY[fmt].file} gives "
+                f"{values.shape[1]} outputs: they come from different runs. Run dvc repro export."
+            )
 
 
 def probabilities(fmt: str, inputs: np.ndarray, batch_size: int) -> np.ndarray:
@@ -86,9 +117,10 @@ def confusion_png(truth: np.ndarray, predicted: np.ndarray, labels: list[str], t
 def evaluate(params: Params) -> tuple[dict, dict]:
     """Write the evaluation reports; return the metrics and the lite model's per-class scores."""
     card = paths.read_json(paths.MODEL_CARD, "export")
-    inputs, truth, sources = validation_inputs(card, paths.MANIFEST, paths.RAW)
+    inputs, truth, sources, skipped = validation_inputs(card, paths.MANIFEST, paths.RAW)
     probs = {fmt: probabilities(fmt, inputs, params.evaluate.batch_size) for fmt in REGISTRY}
-    metrics = compare(probs, truth)
+    check_outputs(card, probs)
+    metrics = {**compare(probs, truth), "skipped_images": len(skipped)}
     labels = card["labels"]
     phone = probs[PHONE_FORMAT].argmax(axis=1)
     paths.write_json(paths.EVAL_METRICS, metrics)

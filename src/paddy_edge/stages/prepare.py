@@ -1,108 +1,71 @@
-"""Stage prepare: check every image in the Kaggle layout, cross-check it with train.csv, write pre-resized
-copies, a stratified train/valid split (manifest.csv), labels.txt and a data report.
+"""Stage prepare: check every image in the Kaggle layout, cross-check it with train.csv (paddy_edge.dataset),
+write pre-resized copies, upright as the app sees them (paddy_edge.images), a stratified train/valid split
+(manifest.csv), labels.txt and a data report.
 
-Bad files are skipped and reported; a class left empty, or too many skipped files, fails the stage."""
+Bad files are skipped and reported, with counts per reason; a class left empty, too many skipped files, a
+label outside the competition's 10 (unless prepare.allow_new_labels) or a valid_pct the data cannot be
+split by fails the stage with one message that says why."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 from sklearn.model_selection import train_test_split
 
 from paddy_edge import paths
-from paddy_edge.archive import check_layout
 from paddy_edge.config import Params, PrepareParams
+from paddy_edge.dataset import (
+    Candidate,
+    Outcome,
+    check_labels,
+    empty_class_message,
+    find_candidates,
+    reason_counts,
+)
 from paddy_edge.errors import UserError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-
-
-@dataclass(frozen=True)
-class Candidate:
-    source: Path
-    label: str
-    image_id: str
-
-
-@dataclass(frozen=True)
-class Outcome:
-    candidate: Candidate
-    problem: str | None = None  # why the file was skipped
-    note: str | None = None  # a conversion worth reporting (CMYK, grayscale, PNG, ...)
+from paddy_edge.images import UnreadableImage, decode
 
 
 def resize_copy(source: Path, target: Path, max_side: int, min_side: int) -> str | None:
-    """Decode (at reduced scale where JPEG allows), convert to RGB, shrink to max_side, save as JPEG.
-    Return a note about a conversion, or raise ValueError saying why the file is unusable."""
-    if source.stat().st_size == 0:
-        raise ValueError("empty file")
-    try:
-        with Image.open(source) as image:
-            original_mode, original_format = image.mode, image.format
-            width, height = image.size
-            if min(width, height) < min_side:
-                raise ValueError(f"too small ({width}x{height} < {min_side} px)")
-            scale = max_side / max(width, height)
-            if scale < 1:
-                image.draft("RGB", (int(width * scale), int(height * scale)))
-            rgb = image.convert("RGB")
-            rgb.load()
-    except UnidentifiedImageError:
-        raise ValueError("not an image") from None
-    except OSError as exc:
-        raise ValueError(f"cannot decode ({exc})") from None
+    """Decode (at reduced scale where JPEG allows; upright as the app sees it), convert to RGB, shrink to
+    max_side, save as JPEG. Return a note about a conversion, or raise UnreadableImage saying why the file
+    is unusable."""
+    decoded = decode(source, max_side=max_side, min_side=min_side)
+    rgb = decoded.rgb
     rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     target.parent.mkdir(parents=True, exist_ok=True)
     rgb.save(target, format="JPEG", quality=92)
     notes = []
-    if original_mode != "RGB":
-        notes.append(f"converted from {original_mode}")
-    if original_format != "JPEG":
-        notes.append(f"{original_format} file")
+    if decoded.mode != "RGB":
+        notes.append(f"converted from {decoded.mode}")
+    if decoded.format != "JPEG":
+        notes.append(f"{decoded.format} file")
     return ", ".join(notes) or None
-
-
-def find_candidates(raw: Path) -> tuple[list[Candidate], list[Outcome], list[str]]:
-    """Pair files under train_images/<label>/ with train.csv rows. Return usable candidates, files skipped
-    for disagreeing with train.csv, and every label seen (folders and csv)."""
-    check_layout(raw)
-    table = pd.read_csv(raw / "train.csv", dtype=str)
-    csv_label = dict(zip(table["image_id"], table["label"], strict=True))
-    folders = sorted(p for p in (raw / "train_images").iterdir() if p.is_dir())
-    labels = sorted({p.name for p in folders} | set(table["label"].dropna()))
-    candidates, skipped = [], []
-    for folder in folders:
-        for source in sorted(p for p in folder.iterdir() if p.is_file()):
-            candidate = Candidate(source, folder.name, source.name)
-            expected = csv_label.get(source.name)
-            if source.suffix.lower() not in IMAGE_SUFFIXES:
-                skipped.append(Outcome(candidate, f"not an image file name ({source.suffix or 'no suffix'})"))
-            elif expected is None:
-                skipped.append(Outcome(candidate, "not listed in train.csv"))
-            elif expected != folder.name:
-                skipped.append(
-                    Outcome(candidate, f"train.csv says '{expected}', folder says '{folder.name}'")
-                )
-            else:
-                candidates.append(candidate)
-    return candidates, skipped, labels
 
 
 def _check(candidate: Candidate, out_images: Path, params: PrepareParams) -> Outcome:
     target = out_images / candidate.label / (Path(candidate.image_id).stem + ".jpg")
     try:
         note = resize_copy(candidate.source, target, params.max_side, params.min_side)
-    except ValueError as exc:
-        return Outcome(candidate, str(exc))
+    except UnreadableImage as exc:
+        return Outcome.skip(candidate, exc.kind, str(exc))
     return Outcome(candidate, note=note)
+
+
+def valid_pct_range(n_images: int, n_classes: int) -> tuple[float, float]:
+    """The valid_pct values (to 3 decimals) for which a stratified split puts at least one image of every
+    class in each split: ceil(valid_pct * n) >= n_classes and n - ceil(valid_pct * n) >= n_classes."""
+    low = math.ceil(1000 * n_classes / n_images) / 1000
+    high = math.floor(1000 * (n_images - n_classes) / n_images) / 1000
+    return low, high
 
 
 def split(frame: pd.DataFrame, valid_pct: float, seed: int) -> pd.Series:
@@ -110,6 +73,15 @@ def split(frame: pd.DataFrame, valid_pct: float, seed: int) -> pd.Series:
     too_few = too_few[too_few < 2]
     if not too_few.empty:
         raise UserError(f"class(es) {', '.join(too_few.index)} have fewer than 2 usable images: cannot split")
+    n_images, n_classes = len(frame), frame["label"].nunique()
+    n_valid = math.ceil(valid_pct * n_images)  # as train_test_split counts it
+    if min(n_valid, n_images - n_valid) < n_classes:
+        low, high = valid_pct_range(n_images, n_classes)
+        raise UserError(
+            f"prepare.valid_pct={valid_pct} leaves {n_valid} validation and {n_images - n_valid} training "
+            f"images, but a stratified split needs at least one image of each of the {n_classes} classes in "
+            f"each: with {n_images} usable images, set prepare.valid_pct between {low} and {high}"
+        )
     _, valid_index = train_test_split(
         frame.index, test_size=valid_pct, random_state=seed, stratify=frame["label"]
     )
@@ -118,6 +90,7 @@ def split(frame: pd.DataFrame, valid_pct: float, seed: int) -> pd.Series:
 
 def prepare(params: PrepareParams, raw: Path = paths.RAW, out: Path = paths.PREPARED) -> dict:
     candidates, skipped, labels = find_candidates(raw)
+    extra_labels = check_labels(labels, raw, params)
     with paths.atomic_dir(out) as staging:
         images = staging / "images"
         with ThreadPoolExecutor(max_workers=params.workers) as pool:
@@ -132,6 +105,8 @@ def prepare(params: PrepareParams, raw: Path = paths.RAW, out: Path = paths.PREP
         kept = [o for o in outcomes if o.problem is None]
         skipped += [o for o in outcomes if o.problem is not None]
         report = _report(kept, skipped, labels, raw, params)
+        if extra_labels:
+            report["extra_labels"] = extra_labels
         frame = pd.DataFrame(
             {
                 "image": [f"images/{o.candidate.label}/{Path(o.candidate.image_id).stem}.jpg" for o in kept],
@@ -159,7 +134,7 @@ def prepare(params: PrepareParams, raw: Path = paths.RAW, out: Path = paths.PREP
             int((frame.split == "valid").sum()),
         )
     paths.write_json(paths.DATA_REPORT, report)
-    print_report(report, skipped)
+    print_report(report, skipped, raw, out)
     return report
 
 
@@ -170,16 +145,12 @@ def _report(
     kept_per_class = Counter(o.candidate.label for o in kept)
     empty = [label for label in labels if kept_per_class[label] == 0]
     if empty:
-        raise UserError(
-            f"class(es) {', '.join(empty)} have no usable images under {raw / 'train_images'}: "
-            "add images or remove the label from train.csv"
-        )
+        raise UserError(empty_class_message(empty, skipped, raw))
     skipped_pct = 100.0 * len(skipped) / max(total, 1)
     if skipped_pct > params.max_skipped_pct:
-        reasons = Counter(o.problem for o in skipped).most_common(3)
         raise UserError(
             f"{len(skipped)} of {total} files ({skipped_pct:.1f}%) under {raw} are unusable, more than "
-            f"prepare.max_skipped_pct={params.max_skipped_pct}; most common: {reasons}"
+            f"prepare.max_skipped_pct={params.max_skipped_pct}: {reason_counts(skipped, raw)}"
         )
     return {
         "classes": len(labels),
@@ -190,7 +161,7 @@ def _report(
     }
 
 
-def print_report(report: dict, skipped: list[Outcome]) -> None:
+def print_report(report: dict, skipped: list[Outcome], raw: Path, out: Path) -> None:
     console = Console()
     table = Table(title=f"Data report: {report['images']} images, {report['classes']} classes")
     for column in ("label", "train", "valid"):
@@ -199,11 +170,16 @@ def print_report(report: dict, skipped: list[Outcome]) -> None:
         table.add_row(label, str(split_counts["train"]), str(split_counts["valid"]))
     console.print(table)
     if skipped:
-        console.print(f"Skipped {len(skipped)} file(s) ({report['skipped_pct']}%):")
+        kinds = Counter(o.kind for o in skipped).most_common()
+        summary = ", ".join(f"{count} {kind}" for kind, count in kinds)
+        console.print(
+            f"Skipped {len(skipped)} file(s) ({report['skipped_pct']}%): {summary}", highlight=False
+        )
         for outcome in skipped[:20]:
-            console.print(f"  {outcome.candidate.source}: {outcome.problem}", markup=False)
+            where = outcome.candidate.source.relative_to(raw)
+            console.print(f"  {where}: {outcome.problem}", markup=False, highlight=False, soft_wrap=True)
         if len(skipped) > 20:
-            console.print(f"  ... and {len(skipped) - 20} more, see {paths.PREPARED / 'skipped.csv'}")
+            console.print(f"  ... and {len(skipped) - 20} more, see {out / 'skipped.csv'}", highlight=False)
 
 
 def run(params: Params) -> None:
