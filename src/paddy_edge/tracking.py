@@ -4,10 +4,15 @@ The default store is a local SQLite file (no server); MLFLOW_TRACKING_URI points
 Only params.yaml values, metrics and files are logged: never the environment (it may hold secrets).
 Each stage logs the params it reads: train the ones that make the model (as MLflow params, which are
 immutable), the later stages theirs as `params.*` tags, because they may rerun on the same model with
-other values (a new gate threshold reruns only the gate)."""
+other values (a new gate threshold reruns only the gate).
+
+MLflow never sees a password (tracking_uri.py). Every run records the process that opened or resumed
+it, so that a stage opening the experiment can mark runs left RUNNING by a killed process as KILLED.
+An MLflow failure ends a stage with one message (UserError) that names the store, never a traceback."""
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import subprocess
@@ -15,15 +20,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from paddy_edge import paths
 from paddy_edge.config import Params, flatten
 from paddy_edge.errors import UserError
+from paddy_edge.tracking_uri import connect, is_remote, shown_uri, user_error
+
+TRAIN_RUN_TAG = "paddy_edge.train_run"
+PID_TAG, PID_START_TAG, HOST_TAG = "paddy_edge.pid", "paddy_edge.pid_start", "paddy_edge.host"
 
 
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or paths.MLFLOW_DEFAULT_URI
+    """The store, fit to print (no password)."""
+    return shown_uri()
 
 
 def _artifact_root(uri: str) -> str | None:
@@ -34,28 +43,88 @@ def _artifact_root(uri: str) -> str | None:
     return (database.resolve().parent / "mlartifacts").as_uri()
 
 
+def _without_logged_traceback(record: logging.LogRecord) -> bool:
+    """MLflow's SQL store logs a database error's traceback, then raises it: our message says it once."""
+    return not (record.exc_info and str(record.msg).startswith("SQLAlchemy database error"))
+
+
+@contextmanager
+def mlflow_errors() -> Iterator[None]:
+    """Turn what MLflow (or its HTTP client) raises into a UserError without secrets."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    logging.getLogger("mlflow.store.db.utils").addFilter(_without_logged_traceback)  # once: a set
+    try:
+        yield
+    except (MlflowException, requests.RequestException) as exc:
+        raise user_error(exc) from None
+
+
 def use_experiment(name: str) -> str:
+    """Point MLflow at the store, find or create the experiment, and end its runs left by dead processes."""
     import mlflow
 
-    uri = tracking_uri()
+    uri = connect()
+    if is_remote(uri):
+        print(f"MLflow: contacting the tracking server at {tracking_uri()} (experiment {name})", flush=True)
     mlflow.set_tracking_uri(uri)
-    try:
+    with mlflow_errors():
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is None:
             return mlflow.create_experiment(name, artifact_location=_artifact_root(uri))
-    except Exception as exc:
-        raise UserError(
-            f"cannot reach the MLflow tracking store at {redact(uri)} ({type(exc).__name__}: {exc})"
-        ) from None
+        if experiment.lifecycle_stage == "deleted":
+            raise UserError(
+                f"the MLflow experiment '{name}' (id {experiment.experiment_id}) in {tracking_uri()} is "
+                f"deleted: restore it with `mlflow experiments restore --experiment-id "
+                f"{experiment.experiment_id}` (MLFLOW_TRACKING_URI set to that store), or choose another "
+                "mlflow.experiment in params.yaml"
+            )
+        _end_dead_runs(experiment.experiment_id)
     return experiment.experiment_id
 
 
-def redact(uri: str) -> str:
-    """A tracking URI may carry a password (https://user:pass@host): never print it."""
-    parsed = urlparse(uri)
-    if parsed.password:
-        return uri.replace(parsed.password, "***")
-    return uri
+def _process_start(pid: int) -> str | None:
+    """The start time of live process `pid` (Linux: /proc; "" where unknown), None if it is gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        pass
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return ""
+    return None if fields[0] in ("Z", "X") else fields[19]  # a zombie is dead; field 22 is starttime
+
+
+def _this_process() -> dict[str, str]:
+    return {
+        PID_TAG: str(os.getpid()),
+        PID_START_TAG: _process_start(os.getpid()) or "",
+        HOST_TAG: platform.node(),
+    }
+
+
+def _end_dead_runs(experiment_id: str) -> None:
+    """kill -9 (or a power cut) leaves a run RUNNING for ever: mark KILLED the experiment's RUNNING runs
+    whose recorded process on this host is gone. Other hosts' runs, and untagged ones, are left alone."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    host = platform.node()
+    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
+        tags = run.data.tags
+        if tags.get(HOST_TAG) != host or not tags.get(PID_TAG, "").isdigit():
+            continue
+        started, recorded = _process_start(int(tags[PID_TAG])), tags.get(PID_START_TAG, "")
+        if started is None or (started and recorded and started != recorded):  # gone, or its pid reused
+            client.set_terminated(run.info.run_id, status="KILLED")
+            print(
+                f"MLflow run {run.info.run_id} was left RUNNING by process {tags[PID_TAG]} on {host}, "
+                "which no longer runs: marked KILLED"
+            )
 
 
 def git_commit(root: Path | None = None) -> str:
@@ -85,18 +154,17 @@ def new_run(experiment: str, run_name: str) -> Iterator[Any]:
     """Start the pipeline's run; it ends FAILED if the block raises."""
     import mlflow
 
-    experiment_id = use_experiment(experiment)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        mlflow.set_tags({"git.commit": git_commit(), TRAIN_RUN_TAG: run.info.run_id, **library_versions()})
-        yield run
+    with mlflow_errors():
+        experiment_id = use_experiment(experiment)
+        tags = {"git.commit": git_commit(), **library_versions(), **_this_process()}
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+            mlflow.set_tag(TRAIN_RUN_TAG, run.info.run_id)
+            yield run
 
 
 def run_id_from_train() -> str:
     info = paths.read_json(paths.RUN_INFO, "train")
     return info["run_id"]
-
-
-TRAIN_RUN_TAG = "paddy_edge.train_run"
 
 
 def _run_for(train_run_id: str, experiment_id: str) -> str:
@@ -115,12 +183,10 @@ def _run_for(train_run_id: str, experiment_id: str) -> str:
     )
     if found:
         return found[0].info.run_id
-    run = mlflow.MlflowClient().create_run(
-        experiment_id,
-        tags={TRAIN_RUN_TAG: train_run_id, "paddy_edge.restored": "true", "git.commit": git_commit()},
-    )
+    tags = {TRAIN_RUN_TAG: train_run_id, "paddy_edge.restored": "true", "git.commit": git_commit()}
+    run = mlflow.MlflowClient().create_run(experiment_id, tags=tags | _this_process())
     print(
-        f"MLflow run {train_run_id} (from {paths.RUN_INFO}) is not in {redact(tracking_uri())}: training "
+        f"MLflow run {train_run_id} (from {paths.RUN_INFO}) is not in {tracking_uri()}: training "
         f"was restored from a cache; logging this model's stages into run {run.info.run_id}"
     )
     return run.info.run_id
@@ -128,12 +194,16 @@ def _run_for(train_run_id: str, experiment_id: str) -> str:
 
 @contextmanager
 def resume_run(experiment: str) -> Iterator[Any]:
-    """Reopen the run that train started, so this stage's metrics land beside the training's."""
+    """Reopen the run that train started, so this stage's metrics land beside the training's. Train's
+    run file is read first: a stage started in the wrong folder stops there, before creating a store."""
     import mlflow
 
-    experiment_id = use_experiment(experiment)
-    with mlflow.start_run(run_id=_run_for(run_id_from_train(), experiment_id)) as run:
-        yield run
+    train_run_id = run_id_from_train()
+    with mlflow_errors():
+        experiment_id = use_experiment(experiment)
+        run_id = _run_for(train_run_id, experiment_id)
+        with mlflow.start_run(run_id=run_id, tags=_this_process()) as run:
+            yield run
 
 
 def _pick(params: Params, keys: tuple[str, ...]) -> dict[str, Any]:
