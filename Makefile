@@ -97,8 +97,9 @@ endif
 device-check: device-setup ## Run model.ptl in torch 2.1.0 as the app does; require the pipeline's answers
 	PYTHONPATH=src $(DEVICE_VENV)/bin/python -m paddy_edge.ci.device_check --root $(MODEL_ROOT) $(DEVICE_CHECK_ARGS)
 
-app-assets: setup ## Copy the exported model into flutter_app/assets (after checking it)
-	python -m paddy_edge app-assets --from $(MODEL_ROOT)/models/export
+app-assets: setup ## Copy the exported model into flutter_app/assets (after checking it and that its gate passed)
+	python -m paddy_edge app-assets --from $(MODEL_ROOT)/models/export --gate $(MODEL_ROOT)/reports/gate.json \
+		$(APP_ASSETS_ARGS)
 
 ui: setup ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 	mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

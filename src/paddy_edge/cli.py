@@ -104,11 +104,21 @@ def smoke(
 def app_assets(
     export_dir: Annotated[Path, typer.Option("--from", help="The export stage's folder.")] = paths.EXPORTED,
     app_dir: Annotated[Path, typer.Option("--app", help="The Flutter app.")] = paths.FLUTTER_APP,
+    gate_report: Annotated[
+        Path | None,
+        typer.Option(
+            "--gate", help="The gate report (default: gate.json beside the bundle, else reports/gate.json)."
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Install even if the gate failed, with a warning: experiments only."),
+    ] = False,
     placeholder: Annotated[
-        bool, typer.Option("--placeholder", help="Write the untrained placeholder instead.")
+        bool, typer.Option("--placeholder", help="Write the untrained placeholder instead (needs no gate).")
     ] = False,
 ) -> None:
-    """Check the exported model bundle and copy it into the Flutter app's assets."""
+    """Check the exported model bundle and its passed gate, then copy it into the Flutter app's assets."""
     import tempfile
 
     from paddy_edge.ci.app_assets import install
@@ -120,7 +130,7 @@ def app_assets(
             write_placeholder(Path(scratch))
             card = install(Path(scratch), app_dir)
     else:
-        card = install(export_dir, app_dir)
+        card = install(export_dir, app_dir, gate_report, force)
     kind = "placeholder (untrained)" if card["placeholder"] else f"model {card['name']}"
     print(
         f"Installed the {kind} into {app_dir}/assets: {card['num_classes']} classes, "

@@ -23,8 +23,18 @@ def app(tmp_path: Path) -> Path:
     return target
 
 
-def test_install_puts_the_exported_model_where_the_app_loads_it(tiny_bundle: Path, app: Path) -> None:
-    export = tiny_bundle
+def passed_gate(bundle: Path, target: Path) -> Path:
+    """A copy of `bundle` with a passed gate.json beside it for the card's run, as the release ships it."""
+    shutil.copytree(bundle, target)
+    run_id = json.loads((target / "model_card.json").read_text())["mlflow_run_id"]
+    (target / "gate.json").write_text(json.dumps({"passed": True, "checks": [], "mlflow_run_id": run_id}))
+    return target
+
+
+def test_install_puts_the_exported_model_where_the_app_loads_it(
+    tiny_bundle: Path, app: Path, tmp_path: Path
+) -> None:
+    export = passed_gate(tiny_bundle, tmp_path / "export")
     result = subprocess.run(
         [sys.executable, "-m", "paddy_edge", "app-assets", "--from", str(export), "--app", str(app)],
         capture_output=True,
@@ -35,6 +45,55 @@ def test_install_puts_the_exported_model_where_the_app_loads_it(tiny_bundle: Pat
     assert card["placeholder"] is False and card["input"]["width"] == 32
     for name, target in app_files(app).items():
         assert target.read_bytes() == (export / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("verdict", "message"),
+    [
+        ({"passed": False, "checks": [{"name": "accuracy (lite)", "passed": False}]}, r"failed \(accuracy"),
+        ({"passed": True, "mlflow_run_id": "another-run"}, "passed MLflow run another-run, but"),
+        ({"accuracy": 0.9}, "not a gate report"),
+        (None, "gate.json is missing"),
+    ],
+)
+def test_a_model_without_a_passed_gate_for_its_run_is_refused_unless_forced(
+    tiny_bundle: Path,
+    app: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    verdict: dict | None,
+    message: str,
+) -> None:
+    export = passed_gate(tiny_bundle, tmp_path / "export")
+    if verdict is None:
+        (export / "gate.json").unlink()
+    else:
+        (export / "gate.json").write_text(json.dumps(verdict))
+    before = {name: path.read_bytes() for name, path in app_files(app).items()}
+    with pytest.raises(UserError, match=message):
+        install(export, app)
+    assert {name: path.read_bytes() for name, path in app_files(app).items()} == before
+    install(export, app, force=True)
+    assert "WARNING: --force installs a model the gate did not pass" in capsys.readouterr().err
+    assert (app / "assets/models/model.ptl").read_bytes() == (export / "model.ptl").read_bytes()
+
+
+def test_a_stand_in_runs_gate_accepts_the_card_of_trains_run(
+    tiny_bundle: Path, app: Path, tmp_path: Path
+) -> None:
+    """Training restored from a cache: the gate logged into a stand-in run, the card names train's run.
+    Without gate.json beside the bundle, the workspace's reports/gate.json is the verdict."""
+    export = passed_gate(tiny_bundle, tmp_path / "models/export")
+    (export / "gate.json").unlink()
+    gate = tmp_path / "reports/gate.json"
+    gate.parent.mkdir()
+    gate.write_text(
+        json.dumps({"passed": True, "mlflow_run_id": "stand-in", "train_run_id": "run-of-the-tiny-bundle"})
+    )
+    install(export, app)
+    gate.write_text(json.dumps({"passed": True, "mlflow_run_id": "stand-in", "train_run_id": "other"}))
+    with pytest.raises(UserError, match="passed MLflow run stand-in / other, but"):
+        install(export, app)
 
 
 def test_a_labels_file_with_a_trailing_newline_is_refused(

@@ -1,9 +1,19 @@
 """The model files the Flutter app ships: where they go in flutter_app/ and the checks they must pass
 before they go there.
 
-The release workflow runs `python -m paddy_edge.ci.app_assets --from model --app flutter_app` (standard
-library only) to put the gated model in the app; `paddy-edge app-assets` is the same for a person, and
-its `--placeholder` writes the untrained bundle (paddy_edge.stages.export.write_placeholder)."""
+The release workflow runs `python -m paddy_edge.ci.app_assets --from model --app flutter_app --gate
+model/gate.json` (standard library only) to put the gated model in the app; `paddy-edge app-assets` is
+the same for a person, and its `--placeholder` writes the untrained bundle
+(paddy_edge.stages.export.write_placeholder).
+
+Only a model whose gate passed goes in: the gate report (gate.json beside the bundle, else the
+workspace's reports/gate.json) must say passed, for the model card's MLflow run. The card records the run
+export logged into; the gate records the run it logged into and train's run. These are one run, except
+when training came from a DVC cache into a store that never saw train's run: the later stages then log
+into a stand-in (tracking._run_for), and a card exported where train's run was known names train's run.
+So the card's run must be either of the gate's. `--force` installs anyway, with a warning, for
+experiments. The untrained placeholder (its card and its model's metadata say placeholder) needs no gate:
+the app shows it as untrained."""
 
 from __future__ import annotations
 
@@ -15,6 +25,10 @@ from pathlib import Path
 
 from paddy_edge import paths
 from paddy_edge.errors import UserError
+
+GATE_FILE = "gate.json"
+GATE_HELP = "The gate report (default: gate.json beside the bundle, else its workspace's reports/gate.json)."
+FORCE_HELP = "Install even if the gate failed or is missing, with a warning: for experiments only."
 
 # export output -> path inside flutter_app/ (the pubspec.yaml must declare each of these)
 APP_ASSETS = {
@@ -93,9 +107,62 @@ def app_files(app_dir: Path = paths.FLUTTER_APP) -> dict[str, Path]:
     return {name: app_dir / target for name, target in APP_ASSETS.items()}
 
 
-def install(export_dir: Path, app_dir: Path = paths.FLUTTER_APP) -> dict:
-    """Check the exported bundle, then copy it into the app's assets."""
+def default_gate_report(export_dir: Path) -> Path:
+    """gate.json beside the bundle (the release's model artifact), else the gate report of the workspace
+    whose models/export this is."""
+    beside = export_dir / GATE_FILE
+    return beside if beside.is_file() else export_dir.parent.parent / paths.GATE_REPORT
+
+
+def check_gate(card: dict, card_path: Path, gate_path: Path) -> None:
+    """The gate passed for this card's model, or UserError saying why not and what to do."""
+    rerun = "run `dvc repro` so that the gate judges this model (or --force, for an experiment only)"
+    try:
+        gate = json.loads(gate_path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{gate_path} is missing: no gate verdict on this model; {rerun}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{gate_path} is not a gate report ({exc}); {rerun}") from None
+    if not isinstance(gate, dict) or not isinstance(gate.get("passed"), bool):
+        raise UserError(f"{gate_path} is not a gate report (no 'passed'); {rerun}")
+    if not gate["passed"]:
+        checks = gate.get("checks") if isinstance(gate.get("checks"), list) else []
+        failed = [c.get("name") for c in checks if isinstance(c, dict) and not c.get("passed")]
+        which = f" ({', '.join(map(str, failed))})" if failed else ""
+        raise UserError(
+            f"{gate_path} says the gate failed{which}: a failed model never goes into the app; fix the model "
+            "or params and rerun `dvc repro` (or --force, for an experiment only)"
+        )
+    gate_runs = [gate.get(key) for key in ("mlflow_run_id", "train_run_id") if gate.get(key)]
+    card_run = card.get("mlflow_run_id")
+    if card_run not in gate_runs:
+        raise UserError(
+            f"{gate_path} passed MLflow run {' / '.join(map(str, gate_runs)) or '(none)'}, but "
+            f"{card_path} is the model of run {card_run}: the gate's verdict is not the model's; {rerun}"
+        )
+
+
+def install(
+    export_dir: Path,
+    app_dir: Path = paths.FLUTTER_APP,
+    gate_report: Path | None = None,
+    force: bool = False,
+) -> dict:
+    """Check the exported bundle and its gate verdict (placeholders need none), then copy it into the
+    app's assets. With `force`, a missing or failed verdict is a warning on stderr instead."""
     card = check_bundle(exported_files(export_dir))
+    if not card["placeholder"]:
+        gate_path = default_gate_report(export_dir) if gate_report is None else gate_report
+        try:
+            check_gate(card, export_dir / paths.MODEL_CARD.name, gate_path)
+        except UserError as exc:
+            if not force:
+                raise
+            print(
+                f"WARNING: --force installs a model the gate did not pass ({exc}). Experiments only: "
+                "never ship or release this build.",
+                file=sys.stderr,
+            )
     for name, destination in app_files(app_dir).items():
         with paths.atomic_file(destination) as tmp:
             shutil.copyfile(export_dir / name, tmp)
@@ -108,9 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check an exported model bundle and copy it into the app.")
     parser.add_argument("--from", dest="export_dir", type=Path, default=paths.EXPORTED)
     parser.add_argument("--app", dest="app_dir", type=Path, default=paths.FLUTTER_APP)
+    parser.add_argument("--gate", dest="gate_report", type=Path, help=GATE_HELP)
+    parser.add_argument("--force", action="store_true", help=FORCE_HELP)
     args = parser.parse_args(argv)
     try:
-        card = install(args.export_dir, args.app_dir)
+        card = install(args.export_dir, args.app_dir, args.gate_report, args.force)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
