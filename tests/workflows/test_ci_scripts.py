@@ -24,6 +24,7 @@ from paddy_edge.ci import report as ci_report
 from paddy_edge.ci.app_assets import APP_ASSETS
 from paddy_edge.errors import UserError
 
+from ..app.test_app_assets import passed_gate
 from ..conftest import ROOT, Pipeline
 
 SRC = str(ROOT / "src")
@@ -254,12 +255,14 @@ def test_app_assets_install_runs_without_torch(tiny_bundle: Path, tmp_path: Path
     """The APK job has Python but not the pipeline's dependencies."""
     app = tmp_path / "flutter_app"
     shutil.copytree(ROOT / "flutter_app", app)
-    export = tiny_bundle
+    export = passed_gate(tiny_bundle, tmp_path / "export")
     no_torch = tmp_path / "no-torch"
     (no_torch / "torch").mkdir(parents=True)
     (no_torch / "torch/__init__.py").write_text("raise ImportError('torch is not installed in this job')\n")
     result = _run_module(
-        "paddy_edge.ci.app_assets", "--from", str(export), "--app", str(app), without=no_torch
+        "paddy_edge.ci.app_assets",
+        *("--from", str(export), "--app", str(app), "--gate", str(export / "gate.json")),
+        without=no_torch,
     )
     assert result.returncode == 0, result.stderr
     assert (app / "assets/models/model.ptl").read_bytes() == (export / "model.ptl").read_bytes()

@@ -109,6 +109,11 @@ def test_release_ships_the_files_export_writes_to_the_paths_the_app_loads() -> N
         step.get("run", "") for _, step in _steps({"jobs": {"apk": WORKFLOWS["release"]["jobs"]["apk"]}})
     )
     assert "python3 -m paddy_edge.ci.app_assets --from model --app flutter_app" in apk_runs
+    # app_assets installs only a model whose gate passed: the artifact carries main's gate report.
+    assert "models/export/gate.json" in upload["with"]["path"].split()
+    model_runs = " ".join(step.get("run", "") for step in model_job["steps"])
+    assert "cp gated/reports/gate.json models/export/gate.json" in model_runs
+    assert "--gate model/gate.json" in apk_runs and "--force" not in apk_runs
     assert "flutter analyze" in apk_runs and "flutter test" in apk_runs and "--split-per-abi" in apk_runs
     assert "paddy_edge.ci.release verify-apk" in apk_runs
     pubspec = yaml.safe_load((ROOT / "flutter_app/pubspec.yaml").read_text())
