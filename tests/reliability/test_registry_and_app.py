@@ -1,0 +1,198 @@
+"""Issue 11, item 3 (and the gate's half of item 8): the registry and the app never trust a failed model.
+
+Real stage processes on a copy of the `pipeline` workspace with its own SQLite MLflow store; no mocks.
+- A registered run that fails a later, tighter gate loses its aliases (the champion too, said aloud, and
+  no other version is promoted in its place); its version is tagged gate=failed.
+- A run that passes twice keeps one version.
+- app-assets installs only a model whose gate.json passed, for the same run (or --force, loudly).
+- A wrongly shaped eval.json or bench.json stops the gate with one sentence, not a traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from ..conftest import ROOT, Pipeline
+
+MODEL = "paddy-edge-smoke"  # mlflow.registered_model of the smoke profile
+
+
+def _set_max_model_mb(workspace: Path, value: float) -> None:
+    params_file = workspace / "params.yaml"
+    params = yaml.safe_load(params_file.read_text())
+    params["gates"]["max_model_mb"] = value
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _gate(clone: Pipeline, expected: int) -> tuple[str, dict]:
+    result = clone.stage("gate")
+    output = result.stdout + result.stderr
+    assert result.returncode == expected, output
+    assert "Traceback" not in output
+    return output, json.loads((clone.workspace / "reports/gate.json").read_text())
+
+
+def _app(tmp_path: Path) -> Path:
+    app = tmp_path / "flutter_app"
+    shutil.copytree(ROOT / "flutter_app", app)
+    return app
+
+
+def _app_model(app: Path) -> bytes:
+    return (app / "assets/models/model.ptl").read_bytes()
+
+
+def _seed_older_champion(clone: Pipeline) -> mlflow.MlflowClient:
+    """An older model of another run is v1 and champion, with a low accuracy."""
+    client = mlflow.MlflowClient(clone.tracking_uri)
+    experiment = client.create_experiment("older", artifact_location=(clone.workspace / "older").as_uri())
+    older = client.create_run(experiment)
+    client.log_metric(older.info.run_id, "accuracy.lite", 0.05)
+    client.create_registered_model(MODEL)
+    client.create_model_version(MODEL, source=f"{older.info.artifact_uri}/model", run_id=older.info.run_id)
+    client.set_registered_model_alias(MODEL, "champion", "1")
+    return client
+
+
+def _aliases(client: mlflow.MlflowClient) -> dict[str, int]:
+    return {alias: int(v) for alias, v in client.get_registered_model(MODEL).aliases.items()}
+
+
+def test_a_run_that_passes_twice_has_one_version(pipeline: Pipeline, tmp_path: Path) -> None:
+    clone = pipeline.clone(tmp_path / "ws")
+    client = _seed_older_champion(clone)
+    _, first = _gate(clone, 0)
+    assert first["registry"]["version"] == 2 and first["registry"]["aliases"] == ["candidate", "champion"]
+    _, again = _gate(clone, 0)
+    versions = client.search_model_versions(f"run_id = '{first['mlflow_run_id']}'")
+    assert [int(v.version) for v in versions] == [2], "a run that passes twice has one version"
+    assert again["registry"]["version"] == 2 and again["registry"]["reused"]
+    assert _aliases(client) == {"candidate": 2, "champion": 2}
+    assert client.get_model_version(MODEL, "2").tags["gate"] == "passed"
+
+
+def test_a_registered_run_that_fails_a_tighter_gate_loses_its_aliases(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    clone = pipeline.clone(tmp_path / "ws")
+    client = _seed_older_champion(clone)
+    _, first = _gate(clone, 0)
+    assert first["registry"]["version"] == 2 and _aliases(client) == {"candidate": 2, "champion": 2}
+
+    _set_max_model_mb(clone.workspace, 0.001)  # a tighter gate: the same run now fails
+    output, failed = _gate(clone, 1)
+    assert not failed["passed"] and failed["mlflow_run_id"] == first["mlflow_run_id"]
+    assert _aliases(client) == {}, "no alias on a failed model, and the older champion is not put back"
+    assert client.get_model_version(MODEL, "2").tags["gate"] == "failed"
+    assert sorted(failed["registry"]["removed_aliases"]) == ["candidate", "champion"]
+    output = " ".join(output.split())
+    assert "It was the champion" in output and "no champion now" in output
+
+    _set_max_model_mb(clone.workspace, 10.0)  # relaxed again: the same version gets its aliases back
+    _, passed = _gate(clone, 0)
+    assert passed["registry"]["version"] == 2
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == 2
+    assert _aliases(client) == {"candidate": 2, "champion": 2}
+    assert client.get_model_version(MODEL, "2").tags["gate"] == "passed"
+
+
+def _install(workspace: Path, app: Path, *extra: str, module: bool = False) -> tuple[int, str]:
+    import subprocess
+
+    command = ["paddy_edge.ci.app_assets"] if module else ["paddy_edge", "app-assets"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            *command,
+            "--from",
+            str(workspace / "models/export"),
+            "--app",
+            str(app),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    return result.returncode, (result.stdout + result.stderr).replace("\n", "")  # rich wraps long paths
+
+
+@pytest.mark.parametrize("module", [False, True], ids=["cli", "ci-module"])
+def test_app_assets_installs_only_a_model_whose_gate_passed_for_its_run(
+    pipeline: Pipeline, tmp_path: Path, module: bool
+) -> None:
+    workspace = tmp_path / "ws"
+    shutil.copytree(pipeline.workspace / "models/export", workspace / "models/export")
+    shutil.copytree(pipeline.workspace / "reports", workspace / "reports")
+    gate_file = workspace / "reports/gate.json"
+    gate = json.loads(gate_file.read_text())
+    assert gate["passed"]
+    app = _app(tmp_path)
+    placeholder = _app_model(app)
+
+    gate_file.write_text(json.dumps(gate | {"passed": False}))
+    code, output = _install(workspace, app, module=module)
+    assert code == 2 and "gate" in output and "failed" in output and "--force" in output, output
+    assert "Traceback" not in output and _app_model(app) == placeholder
+
+    gate_file.write_text(json.dumps(gate | {"mlflow_run_id": "0" * 32, "train_run_id": "1" * 32}))
+    code, output = _install(workspace, app, module=module)
+    assert code == 2 and "0" * 32 in output and "not the model" in output, output
+    assert _app_model(app) == placeholder
+
+    gate_file.unlink()
+    code, output = _install(workspace, app, module=module)
+    assert code == 2 and "gate.json is missing" in output and "dvc repro" in output, output
+    assert _app_model(app) == placeholder
+
+    code, output = _install(workspace, app, "--force", module=module)
+    assert code == 0 and "WARNING" in output and "--force" in output, output
+    assert _app_model(app) == (workspace / "models/export/model.ptl").read_bytes()
+
+    shutil.copytree(pipeline.workspace / "reports", workspace / "reports", dirs_exist_ok=True)
+    app = _app(tmp_path / "fresh")
+    code, output = _install(workspace, app, module=module)
+    assert code == 0 and "WARNING" not in output, output
+    assert _app_model(app) == (workspace / "models/export/model.ptl").read_bytes()
+
+
+def test_the_placeholder_needs_no_gate(tmp_path: Path) -> None:
+    import subprocess
+
+    app = _app(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "paddy_edge", "app-assets", "--placeholder", "--app", str(app)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WARNING" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "stage"),
+    [
+        ("eval.json", {"accuracy": 0.9}, "evaluate"),
+        ("eval.json", {"accuracy": {"lite": "high", "eager": 0.9}, "agreement": {}}, "evaluate"),
+        ("eval.json", [0.9], "evaluate"),
+        ("bench.json", {}, "bench"),
+        ("bench.json", {"lite": {"median_ms": 3.0}}, "bench"),
+    ],
+)
+def test_a_wrongly_shaped_report_stops_the_gate_with_one_sentence(
+    pipeline: Pipeline, tmp_path: Path, name: str, content: object, stage: str
+) -> None:
+    clone = pipeline.clone(tmp_path / "ws")
+    (clone.workspace / "reports" / name).write_text(json.dumps(content))
+    result = clone.stage("gate")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("error:") == 1, result.stderr
+    message = " ".join(result.stderr.split())
+    assert f"reports/{name}" in message and f"dvc repro -f {stage}" in message
