@@ -96,6 +96,23 @@ def test_a_stand_in_runs_gate_accepts_the_card_of_trains_run(
         install(export, app)
 
 
+def test_card_and_gate_from_different_stores_match_by_training_run(
+    tiny_bundle: Path, app: Path, tmp_path: Path
+) -> None:
+    """export and gate restored from the cache into two fresh stores, each with its own stand-in run:
+    both still name the training run (model_card.json's and gate.json's train_run_id)."""
+    export = passed_gate(tiny_bundle, tmp_path / "export")
+    card_path = export / "model_card.json"
+    card = json.loads(card_path.read_text()) | {"mlflow_run_id": "stand-in-a", "train_run_id": "train-1"}
+    card_path.write_text(json.dumps(card))
+    gate = export / "gate.json"
+    gate.write_text(json.dumps({"passed": True, "mlflow_run_id": "stand-in-b", "train_run_id": "train-1"}))
+    install(export, app)
+    gate.write_text(json.dumps({"passed": True, "mlflow_run_id": "stand-in-a", "train_run_id": "train-2"}))
+    with pytest.raises(UserError, match=r"passed MLflow run train-2, but .* is the model of run train-1"):
+        install(export, app)
+
+
 def test_a_labels_file_with_a_trailing_newline_is_refused(
     tiny_bundle: Path, app: Path, tmp_path: Path
 ) -> None:

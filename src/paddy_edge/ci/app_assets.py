@@ -135,6 +135,9 @@ def check_gate(card: dict, card_path: Path, gate_path: Path) -> None:
         )
     gate_runs = [gate.get(key) for key in ("mlflow_run_id", "train_run_id") if gate.get(key)]
     card_run = card.get("mlflow_run_id")
+    if card.get("train_run_id") and gate.get("train_run_id"):
+        # Both name the training run: the same in every store, whichever stand-in run each logged into.
+        card_run, gate_runs = card["train_run_id"], [gate["train_run_id"]]
     if card_run not in gate_runs:
         raise UserError(
             f"{gate_path} passed MLflow run {' / '.join(map(str, gate_runs)) or '(none)'}, but "

@@ -22,7 +22,9 @@ from paddy_edge.sample import PADDY_LABELS
 PLACEHOLDER_ONNX_OPSET = 17
 
 
-def model_metadata(spec: ModelSpec, resample: str, run_id: str | None) -> dict:
+def model_metadata(
+    spec: ModelSpec, resample: str, run_id: str | None, train_run_id: str | None = None
+) -> dict:
     return {
         "architecture": spec.arch,
         "labels": spec.labels,
@@ -39,7 +41,8 @@ def model_metadata(spec: ModelSpec, resample: str, run_id: str | None) -> dict:
             "std": list(spec.std),
         },
         "output": "logits",
-        "mlflow_run_id": run_id,
+        "mlflow_run_id": run_id,  # the run export logged into (train's, or its stand-in in a new store)
+        "train_run_id": train_run_id,  # the model's identity in any store: what app-assets matches
     }
 
 
@@ -92,7 +95,8 @@ def write_placeholder(out: Path, image_size: int = 224) -> dict:
 
 def export(params: Params, out: Path, run_id: str | None) -> dict:
     network, model = load_trained()
-    metadata = {**model_metadata(model, params.evaluate.resample, run_id), "placeholder": False}
+    train_run = tracking.run_id_from_train()
+    metadata = {**model_metadata(model, params.evaluate.resample, run_id, train_run), "placeholder": False}
     spec = formats.ExportSpec(model, metadata, params.export.onnx_opset)
     return write_bundle(network, spec, out, name=params.mlflow.registered_model)
 
