@@ -1,0 +1,284 @@
+"""MLflow faults, with real processes: a real `mlflow server` on a loopback port, real SQLite stores, stages
+run as `python -m paddy_edge <stage>` in clones of the smoke workspace, a real SIGKILL, a real read-only
+mount. What must hold: no password anywhere, one clear message instead of a traceback or a silent wait,
+no run left RUNNING by a dead process, no store created by a stage started in the wrong folder."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from ..conftest import ROOT, Pipeline
+
+EXPERIMENT = "paddy-edge-smoke"  # profiles/smoke.yaml
+PID_TAG, HOST_TAG = "paddy_edge.pid", "paddy_edge.host"  # the process that opened or resumed a run
+HANG_GUARD_S = 300  # only so that a regression cannot hang the suite; no test measures time
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str  # without credentials
+    port: int
+    folder: Path  # the backend database, the artifacts and the server's log
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("mlflow_server")
+    port = _free_port()
+    command = [
+        *(sys.executable, "-m", "mlflow", "server", "--workers", "1"),
+        *("--backend-store-uri", f"sqlite:///{folder / 'srv.db'}"),
+        *("--artifacts-destination", str(folder / "art"), "--host", "127.0.0.1", "--port", str(port)),
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no background job workers: not needed here
+    with (folder / "server.log").open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(HANG_GUARD_S * 2):
+            if process.poll() is not None:
+                pytest.fail(f"mlflow server exited:\n{(folder / 'server.log').read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not answer /health")
+        yield Server(url, port, folder)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _says(needle: str, text: str) -> bool:
+    """`needle` is in `text`, however the CLI wrapped the line (it may break inside a long path)."""
+    return "".join(needle.split()) in "".join(text.split())
+
+
+def _run(clone: Pipeline, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "paddy_edge", *args],
+        cwd=clone.workspace,
+        env=env or clone.env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+
+
+def _files_holding(secret: str, *folders: Path) -> list[Path]:
+    needle = secret.encode()
+    return [
+        path
+        for folder in folders
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not path.is_symlink() and needle in path.read_bytes()
+    ]
+
+
+def _set_params(clone: Pipeline, **sections: dict) -> None:
+    params_file = clone.workspace / "params.yaml"
+    params = yaml.safe_load(params_file.read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_a_password_in_the_tracking_uri_reaches_no_output_file_or_database(
+    pipeline: Pipeline, server: Server, tmp_path: Path
+) -> None:
+    clone = pipeline.clone(tmp_path / "ws")
+    # A short training, and a gate it passes: the run is registered on the server too.
+    _set_params(clone, train={"epochs": 2}, gates={"min_accuracy": 0.0, "max_accuracy_drop": 1.0})
+    password = f"pw-{uuid.uuid4().hex}"
+    env = {**clone.env, "MLFLOW_TRACKING_URI": f"http://alice:{password}@127.0.0.1:{server.port}"}
+    env.pop("MLFLOW_TRACKING_USERNAME", None)
+    env.pop("MLFLOW_TRACKING_PASSWORD", None)
+    outputs = []
+    for stage in ("train", "export", "evaluate", "gate"):
+        result = _run(clone, stage, env=env)
+        assert result.returncode == 0, f"{stage}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        outputs.append(result.stdout + result.stderr)
+    everything = "\n".join(outputs)
+    assert password not in everything
+    assert f"http://alice:***@127.0.0.1:{server.port}" in everything  # says which server, no password
+    # The stages did log there (the credentials reached MLflow another way than the URI).
+    client = mlflow.MlflowClient(server.url)
+    runs = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
+    assert any(r.data.tags.get("gate") == "passed" and "accuracy.lite" in r.data.metrics for r in runs)
+    assert not _files_holding(password, clone.workspace, server.folder)
+
+
+def test_an_unreachable_server_fails_with_one_message_naming_it_without_the_password(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    clone = pipeline.clone(tmp_path / "ws")
+    password = f"pw-{uuid.uuid4().hex}"
+    port = _free_port()  # nothing listens there
+    env = {**clone.env, "MLFLOW_TRACKING_URI": f"http://alice:{password}@127.0.0.1:{port}"}
+    result = _run(clone, "gate", env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert password not in output and "Traceback" not in output
+    shown = f"http://alice:***@127.0.0.1:{port}"
+    assert f"contacting the tracking server at {shown}" in result.stdout  # before the first call
+    assert _says(f"cannot reach the MLflow tracking server at {shown} (connection refused)", result.stderr)
+
+
+def _running_in_sqlite(database: Path) -> bool:
+    """Read the store as SQLite, read-only: MLflow's client would create the tables train is creating."""
+    if not database.exists():
+        return False
+    try:
+        with sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True) as store:
+            return bool(store.execute("SELECT 1 FROM runs WHERE status = 'RUNNING'").fetchall())
+    except sqlite3.Error:  # tables not made yet, or locked for a moment
+        return False
+
+
+def _runs(uri: str, status: str | None = None) -> list:
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        return []
+    found = client.search_runs([experiment.experiment_id])
+    return [run for run in found if status is None or run.info.status == status]
+
+
+def test_a_run_left_running_by_kill_9_is_marked_killed_when_the_experiment_is_next_opened(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    clone = pipeline.clone(tmp_path / "ws")
+    training = subprocess.Popen(
+        [sys.executable, "-m", "paddy_edge", "train"],
+        cwd=clone.workspace,
+        env=clone.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        for _ in range(HANG_GUARD_S * 4):
+            if _running_in_sqlite(clone.workspace / "mlflow.db") or training.poll() is not None:
+                break
+            time.sleep(0.25)
+    finally:
+        os.killpg(training.pid, signal.SIGKILL)
+        training.wait()
+    (killed,) = _runs(clone.tracking_uri, "RUNNING")  # kill -9 leaves it RUNNING
+    assert killed.data.tags[PID_TAG] == str(training.pid)
+    # Two RUNNING runs that must be left alone: another host's, and a live process's on this host.
+    client = mlflow.MlflowClient(clone.tracking_uri)
+    experiment_id = killed.info.experiment_id
+    elsewhere = client.create_run(
+        experiment_id, tags={PID_TAG: str(training.pid), HOST_TAG: "another-host.example"}
+    )
+    alive = client.create_run(experiment_id, tags={PID_TAG: str(os.getpid()), HOST_TAG: platform.node()})
+
+    result = _run(clone, "gate")  # any stage opening the experiment (train too) does it
+    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert client.get_run(killed.info.run_id).info.status == "KILLED"
+    assert f"MLflow run {killed.info.run_id} was left RUNNING by process {training.pid}" in result.stdout
+    assert client.get_run(elsewhere.info.run_id).info.status == "RUNNING"
+    assert client.get_run(alive.info.run_id).info.status == "RUNNING"
+
+
+def _read_only_mounts_work() -> bool:
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", "mount --bind /tmp /tmp && mount -o remount,bind,ro /tmp /tmp"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+def test_a_read_only_store_gets_one_message_naming_it(pipeline: Pipeline, tmp_path: Path) -> None:
+    # We may run as root, whom chmod does not stop: a read-only bind mount in a user namespace does.
+    if not _read_only_mounts_work():
+        pytest.skip("no read-only mount possible here (needs `unshare -rm`, user namespaces)")
+    clone = pipeline.clone(tmp_path / "ws")
+    mlflow.MlflowClient(clone.tracking_uri).create_experiment(EXPERIMENT)  # an existing store
+    database = clone.workspace / "mlflow.db"
+    script = f'mount --bind "{database}" "{database}" && mount -o remount,bind,ro "{database}" "{database}"'
+    result = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", f'{script} && exec "$0" -m paddy_edge gate', sys.executable],
+        cwd=clone.workspace,
+        env=clone.env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    store = clone.tracking_uri
+    assert _says(f"the MLflow store {store} cannot be written (readonly database)", result.stderr)
+    assert _says("or set MLFLOW_TRACKING_URI to a writable store", result.stderr)
+
+
+def test_a_deleted_experiment_gets_one_message_saying_how_to_restore_it(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    clone = pipeline.clone(tmp_path / "ws")
+    experiment_id = mlflow.MlflowClient(clone.tracking_uri).create_experiment(EXPERIMENT)
+    mlflow_cli = [sys.executable, "-m", "mlflow", "experiments"]
+    deleted = clone.run(*mlflow_cli, "delete", "--experiment-id", experiment_id)
+    assert deleted.returncode == 0, deleted.stderr
+
+    result = _run(clone, "gate")
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert _says(f"the MLflow experiment '{EXPERIMENT}' (id {experiment_id})", result.stderr)
+    assert _says(f"`mlflow experiments restore --experiment-id {experiment_id}`", result.stderr)
+
+    # The advice works.
+    restored = clone.run(*mlflow_cli, "restore", "--experiment-id", experiment_id)
+    assert restored.returncode == 0, restored.stderr
+    assert _run(clone, "gate").returncode == 0
+
+
+@pytest.mark.parametrize("stage", ["export", "bench"])  # both open the run first
+def test_a_stage_in_the_wrong_folder_creates_no_store(stage: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}  # the default store
+    env["PYTHONPATH"] = str(ROOT / "src")
+    result = subprocess.run(
+        [sys.executable, "-m", "paddy_edge", stage, "--params", str(ROOT / "params.yaml")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "is missing" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no mlflow.db, no mlartifacts
