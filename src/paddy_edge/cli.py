@@ -21,7 +21,7 @@ from paddy_edge.errors import GatesFailed, UserError
 from paddy_edge.stages import STAGES, Stage
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message, one line: never wrapped mid-path
 
 ParamsOption = Annotated[Path, typer.Option("--params", help="The params file to validate and use.")]
 
