@@ -143,7 +143,7 @@ def test_app_assets_installs_only_a_model_whose_gate_passed_for_its_run(
 
     gate_file.write_text(json.dumps(gate | {"mlflow_run_id": "0" * 32, "train_run_id": "1" * 32}))
     code, output = _install(workspace, app, module=module)
-    assert code == 2 and "0" * 32 in output and "not the model" in output, output
+    assert code == 2 and "1" * 32 in output and "not the model" in output, output  # by training run
     assert _app_model(app) == placeholder
 
     gate_file.unlink()

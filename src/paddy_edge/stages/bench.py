@@ -6,6 +6,7 @@ re-benchmark."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -40,9 +41,28 @@ def run_benchmarks(params: BenchParams, target: Path) -> dict:
             f"--benchmark-json={tmp}",
             "--benchmark-columns=min,median,max,stddev,ops,rounds",
         ]
-        if subprocess.run(command, env=env).returncode != 0:
+        if run_child(command, env) != 0:
             raise UserError(f"the benchmarks in {BENCH_TESTS} failed (see above)")
     return paths.read_json(target, "bench")
+
+
+def run_child(command: list[str], env: dict[str, str]) -> int:
+    """subprocess.run leaves the child running when Ctrl-C lands while it is being spawned: it would go on
+    writing into the temporary output after the stage removed it. SIGINT is held until the child is
+    ours to kill."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    child = None
+    try:
+        child = subprocess.Popen(command, env=env)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        return child.wait()
+    except BaseException:
+        if child is not None:
+            child.kill()
+            child.wait()
+        raise
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def summarize(raw: dict) -> dict:
