@@ -10,8 +10,6 @@ import io
 import json
 import shutil
 import struct
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -28,6 +26,8 @@ from paddy_edge.preprocess import app_input, load_app_input
 from paddy_edge.sample import PADDY_LABELS, write_sample_zip
 from paddy_edge.stages import evaluate
 from paddy_edge.stages.prepare import prepare
+
+from .conftest import cli
 
 PARAMS = PrepareParams(valid_pct=0.25, seed=1, max_side=40, min_side=16, max_skipped_pct=50.0, workers=2)
 CARD_INPUT = {"width": 24, "height": 16, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
@@ -370,19 +370,7 @@ def test_a_corrupt_lite_model_is_one_message_naming_the_file(
 
 def test_predict_cli_says_so_without_a_traceback(bundle: Path, tmp_path: Path) -> None:
     (bundle / "model.ptl").write_bytes(b"\x00" * 100)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "paddy_edge",
-            "predict",
-            str(tmp_path / "good.jpg"),
-            "--model-dir",
-            str(bundle),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    result = cli("predict", str(tmp_path / "good.jpg"), "--model-dir", str(bundle), cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     message = " ".join(result.stderr.split())  # rich wraps at the terminal's width
     assert "model.ptl cannot be loaded" in message and "Run dvc repro export" in message
