@@ -1,3 +1,40 @@
-from paddy_edge.cli import app
+"""`python -m paddy_edge` and the `paddy-edge` script. Ctrl-C is taken over before anything heavy is
+imported, so at any moment it ends in one line and exit code 130, never a traceback or a bare SIGINT."""
 
-app()
+from __future__ import annotations
+
+import sys
+
+from paddy_edge import interrupts
+
+INTERRUPTED = 130
+
+
+def main() -> None:
+    interrupts.install()
+    code: int | str | None = 0
+    try:
+        from paddy_edge.cli import app
+
+        app()
+    except SystemExit as exc:
+        code = exc.code
+    except BaseException:
+        # A Ctrl-C while importing, or whatever a library made of one it caught (numpy half-imported
+        # fails the next import with an ImportError): a consequence of the Ctrl-C, not a bug to print.
+        if not interrupts.requested():
+            raise
+        code = INTERRUPTED
+    finally:
+        interrupts.ignore()
+    if interrupts.requested():
+        # Whatever the command made of it (click says "Aborted!", exit 1; a swallowed one finishes with 0):
+        # the person pressed Ctrl-C, and the run does not count.
+        code = INTERRUPTED
+    if code == INTERRUPTED:
+        print("interrupted: this run's unfinished outputs were removed; rerun to finish", file=sys.stderr)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from paddy_edge import paths
+from paddy_edge import interrupts, paths
 from paddy_edge.config import load_params
 from paddy_edge.errors import GatesFailed, UserError
 from paddy_edge.stages import STAGES, Stage
@@ -33,15 +33,16 @@ def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
+            interrupts.raise_if_requested()
+            return result
         except UserError as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(2) from None
         except GatesFailed:
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            err.print("interrupted: this run's partial outputs were removed; rerun to finish")
-            raise typer.Exit(130) from None
+            raise typer.Exit(130) from None  # __main__ says so
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise

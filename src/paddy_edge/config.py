@@ -70,16 +70,6 @@ class TrainParams(Section):
     seed: int
     num_workers: NonNegativeInt
 
-    @field_validator("arch")
-    @classmethod
-    def _known_timm_model(cls, arch: str) -> str:
-        known = timm_model_names()
-        if arch not in known:
-            close = difflib.get_close_matches(arch, known, n=3, cutoff=0.6)
-            hint = f" Did you mean {', '.join(close)}?" if close else " See timm.list_models()."
-            raise ValueError(f"'{arch}' is not a timm model.{hint}")
-        return arch
-
 
 class ExportParams(Section):
     onnx_opset: Annotated[int, Field(ge=13, le=21)]
@@ -167,11 +157,26 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
+def _unknown_arch(arch: str) -> str | None:
+    known = timm_model_names()
+    if arch in known:
+        return None
+    close = difflib.get_close_matches(arch, known, n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(close)}?" if close else " See timm.list_models()."
+    return f"'{arch}' is not a timm model.{hint}"
+
+
 def parse_params(raw: dict[str, Any], source: Path = Path("params.yaml")) -> Params:
     try:
-        return Params.model_validate(raw)
+        params = Params.model_validate(raw)
     except ValidationError as exc:
         raise UserError(_describe(exc, source)) from None
+    # Checked here, not in a pydantic validator: importing timm (and torch) inside pydantic-core's Rust
+    # frames turned a Ctrl-C at that moment into "Rust cannot catch foreign exceptions" and an abort.
+    problem = _unknown_arch(params.train.arch)
+    if problem:
+        raise UserError(f"{source} is not valid:\n  train.arch: {problem}")
+    return params
 
 
 def load_params(path: Path = Path("params.yaml")) -> Params:

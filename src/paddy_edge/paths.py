@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from paddy_edge import interrupts
 from paddy_edge.errors import UserError
 
 PARAMS = Path("params.yaml")
@@ -108,6 +109,7 @@ def remove_stale_temps(outputs: tuple[Path, ...]) -> list[Path]:
 
 
 def _replace(built: Path, final: Path) -> None:
+    interrupts.raise_if_requested()  # a Ctrl-C swallowed while building it: the output is not kept
     if built.is_dir():
         _user_mode(built)
     if final.is_dir() and not final.is_symlink():
