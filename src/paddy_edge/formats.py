@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from paddy_edge import paths
+from paddy_edge.errors import UserError
 
 if TYPE_CHECKING:
     import torch
@@ -57,7 +58,19 @@ def runner(name: str, threads: int = 0, file: Path | None = None) -> Runner:
     if name not in REGISTRY:
         raise ValueError(f"unknown format {name!r}; expected one of {tuple(REGISTRY)}")
     fmt = REGISTRY[name]
-    return fmt.load(file or fmt.file, threads)
+    file = file or fmt.file
+    made_by = "export" if fmt.write else "train"
+    paths.raise_missing(file, made_by)
+    try:
+        return fmt.load(file, threads)
+    except UserError:
+        raise
+    except Exception as exc:  # each runtime has its own: RuntimeError, InvalidProtobuf, SafetensorError
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise UserError(
+            f"{file} cannot be loaded as the {name} format ({reason}): it is damaged or not this "
+            f"pipeline's. Run dvc repro {made_by} --force (or copy the whole folder again)"
+        ) from None
 
 
 # --- eager: the trained network itself (safetensors + model_spec.json, written by train) -------------

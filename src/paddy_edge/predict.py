@@ -10,6 +10,7 @@ import numpy as np
 from rich.console import Console
 
 from paddy_edge import paths
+from paddy_edge.card import read_card
 from paddy_edge.errors import UserError
 from paddy_edge.formats import PHONE_FORMAT, REGISTRY, Runner, runner
 from paddy_edge.images import UnreadableImage
@@ -26,7 +27,7 @@ def load_model(model_dir: Path) -> tuple[dict, Runner]:
     photo of the card's input size."""
     card_file = model_dir / paths.MODEL_CARD.name
     model_file = model_dir / REGISTRY[PHONE_FORMAT].file.name
-    card = paths.read_json(card_file, "export")
+    card = read_card(card_file)
     blank = np.zeros((1, 3, card["input"]["height"], card["input"]["width"]), np.float32)
     try:
         run = runner(PHONE_FORMAT, file=model_file)

@@ -379,7 +379,7 @@ def test_predict_cli_says_so_without_a_traceback(bundle: Path, tmp_path: Path) -
 
 def test_a_card_with_the_wrong_label_count_is_named_in_predict(bundle: Path, tmp_path: Path) -> None:
     card = json.loads((bundle / "model_card.json").read_text())
-    card["labels"] = card["labels"][:9]
+    card["labels"], card["num_classes"] = card["labels"][:9], 9
     (bundle / "model_card.json").write_text(json.dumps(card))
     with pytest.raises(UserError, match=r"model_card\.json lists 9 labels .* 10 outputs"):
         classify([tmp_path / "good.jpg"], bundle, k=3)
@@ -393,3 +393,34 @@ def test_a_card_with_the_wrong_label_count_is_named_in_evaluate(bundle: Path) ->
     probs = {"lite": runner("lite", file=bundle / "model.ptl")(np.zeros((2, 3, 32, 32), np.float32))}
     with pytest.raises(UserError, match=r"model_card\.json lists 11 labels .* 10 outputs"):
         evaluate.check_outputs(card, probs)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda card: {}, "'labels'"),
+        (lambda card: [card], "holds a list"),
+        (lambda card: card | {"input": card["input"] | {"height": "96"}}, "'input.height'"),
+        (lambda card: card | {"num_classes": 11}, "'num_classes' is 11"),
+    ],
+    ids=["empty", "a list", "height as text", "class count"],
+)
+def test_a_card_of_the_wrong_shape_is_one_message_naming_the_key(
+    bundle: Path, tmp_path: Path, change, named: str
+) -> None:
+    card = json.loads((bundle / "model_card.json").read_text())
+    (bundle / "model_card.json").write_text(json.dumps(change(card)))
+    result = cli("predict", str(tmp_path / "good.jpg"), "--model-dir", str(bundle), cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert named in result.stderr and "not a model card this pipeline wrote" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["lite", "onnx"])
+def test_a_damaged_export_is_one_message_for_every_runner(bundle: Path, fmt: str) -> None:
+    from paddy_edge.formats import REGISTRY, runner
+
+    damaged = bundle / REGISTRY[fmt].file.name
+    damaged.write_bytes(np.random.default_rng(2).bytes(2048))
+    with pytest.raises(UserError, match=rf"{damaged.name} cannot be loaded as the {fmt} format"):
+        runner(fmt, file=damaged)

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from paddy_edge import paths
+from paddy_edge.card import read_card
 from paddy_edge.errors import UserError
 
 GATE_FILE = "gate.json"
@@ -82,7 +83,7 @@ def check_bundle(files: dict[str, Path]) -> dict:
             raise UserError(f"{path} is missing: run `dvc repro export` first")
     card_path, labels_path = files[paths.MODEL_CARD.name], files[paths.EXPORT_LABELS.name]
     model = files[paths.LITE_MODEL.name]
-    card = json.loads(card_path.read_text())
+    card = read_card(card_path)
     check_app_contract(card, card_path)
     labels_text = labels_path.read_text()
     if labels_text.endswith("\n"):

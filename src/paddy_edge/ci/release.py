@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 from paddy_edge import paths
+from paddy_edge.card import read_card
 from paddy_edge.ci.app_assets import APP_ASSETS
 from paddy_edge.errors import UserError, exit_code
 
@@ -228,7 +229,7 @@ def _run(args: argparse.Namespace) -> None:
         write_checksums(args.files, args.out)
         print(f"wrote {args.out} for {len(args.files)} file(s)")
     else:
-        card = json.loads(args.card.read_text())
+        card = read_card(args.card)
         args.out.write_text(
             release_notes(
                 args.tag,

@@ -15,9 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from paddy_edge import paths, tracking
+from paddy_edge.card import read_card
 from paddy_edge.config import BenchParams, Params
 from paddy_edge.errors import UserError
-from paddy_edge.formats import REGISTRY
+from paddy_edge.formats import REGISTRY, runner
 
 BENCH_TESTS = Path("benchmarks/test_latency.py")
 
@@ -90,10 +91,19 @@ def print_summary(summary: dict, threads: int) -> None:
     Console().print(table)
 
 
+def check_exports() -> None:
+    """Every format loads here before the benchmark child starts: a missing or damaged file is one
+    message naming it, not pytest's tracebacks (and nothing is created in a wrong folder)."""
+    read_card()
+    for fmt in REGISTRY:
+        runner(fmt, threads=1)
+
+
 def run(params: Params) -> None:
     import mlflow
 
-    with tracking.resume_run(params.mlflow.experiment):
+    check_exports()
+    with tracking.resume_run(params.mlflow.experiment, "bench"):
         tracking.log_settings(params, "bench")
         raw = run_benchmarks(params.bench, paths.BENCH_RAW)
         summary = summarize(raw)

@@ -13,6 +13,7 @@ import pandas as pd
 from rich.progress import track
 
 from paddy_edge import paths, tracking
+from paddy_edge.card import read_card
 from paddy_edge.config import Params, flatten
 from paddy_edge.errors import UserError
 from paddy_edge.formats import PHONE_FORMAT, REGISTRY, runner
@@ -116,7 +117,7 @@ def confusion_png(truth: np.ndarray, predicted: np.ndarray, labels: list[str], t
 
 def evaluate(params: Params) -> tuple[dict, dict]:
     """Write the evaluation reports; return the metrics and the lite model's per-class scores."""
-    card = paths.read_json(paths.MODEL_CARD, "export")
+    card = read_card()
     inputs, truth, sources, skipped = validation_inputs(card, paths.MANIFEST, paths.RAW)
     probs = {fmt: probabilities(fmt, inputs, params.evaluate.batch_size) for fmt in REGISTRY}
     check_outputs(card, probs)
@@ -139,7 +140,7 @@ def evaluate(params: Params) -> tuple[dict, dict]:
 def run(params: Params) -> None:
     import mlflow
 
-    with tracking.resume_run(params.mlflow.experiment):
+    with tracking.resume_run(params.mlflow.experiment, "evaluate"):
         metrics, scores_per_class = evaluate(params)
         tracking.log_settings(params, "evaluate.batch_size")
         flat = flatten({k: v for k, v in metrics.items() if isinstance(v, dict)})
