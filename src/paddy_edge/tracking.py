@@ -23,7 +23,7 @@ from typing import Any
 
 from paddy_edge import paths
 from paddy_edge.config import Params, flatten
-from paddy_edge.errors import UserError
+from paddy_edge.errors import GatesFailed, UserError
 from paddy_edge.tracking_uri import connect, is_remote, shown_uri, user_error
 
 TRAIN_RUN_TAG = "paddy_edge.train_run"
@@ -192,18 +192,38 @@ def _run_for(train_run_id: str, experiment_id: str) -> str:
     return run.info.run_id
 
 
+FAILED_TAG = "paddy_edge.failed.{stage}"
+
+
 @contextmanager
-def resume_run(experiment: str) -> Iterator[Any]:
+def resume_run(experiment: str, stage: str) -> Iterator[Any]:
     """Reopen the run that train started, so this stage's metrics land beside the training's. Train's
-    run file is read first: a stage started in the wrong folder stops there, before creating a store."""
+    run file is read first: a stage started in the wrong folder stops there, before creating a store.
+
+    A run the gate has judged keeps its status (its verdict) when a rerun of export, evaluate, bench or
+    the gate itself fails or is interrupted: stages write nothing until they succeed, so the judged
+    model is still the one on disk. Only a new verdict (a gate that fails) changes it. The failure is
+    recorded in a tag instead, removed by the stage's next success."""
     import mlflow
 
     train_run_id = run_id_from_train()
     with mlflow_errors():
         experiment_id = use_experiment(experiment)
         run_id = _run_for(train_run_id, experiment_id)
+        before = mlflow.get_run(run_id)
+        judged = "gate" in before.data.tags
+        failed_tag = FAILED_TAG.format(stage=stage)
         with mlflow.start_run(run_id=run_id, tags=_this_process()) as run:
-            yield run
+            try:
+                yield run
+            except BaseException as exc:
+                if judged and not isinstance(exc, GatesFailed):
+                    what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                    mlflow.set_tag(failed_tag, what)
+                    mlflow.end_run(before.info.status)
+                raise
+            if failed_tag in before.data.tags:
+                mlflow.MlflowClient().delete_tag(run_id, failed_tag)
 
 
 def _pick(params: Params, keys: tuple[str, ...]) -> dict[str, Any]:

@@ -120,7 +120,7 @@ def run(params: Params) -> None:
 
     paths.raise_missing(paths.WEIGHTS, "train")
     check_free_space(paths.WEIGHTS, paths.EXPORTED)
-    with tracking.resume_run(params.mlflow.experiment) as run:
+    with tracking.resume_run(params.mlflow.experiment, "export") as run:
         with paths.atomic_dir(paths.EXPORTED) as staging:
             card = export(params, staging, run.info.run_id)
         tracking.log_settings(params, "export", "evaluate.resample", "mlflow.registered_model")

@@ -225,7 +225,7 @@ def run(params: Params) -> None:
     name = params.mlflow.registered_model
     console = Console()
     console.print(render(results))
-    with tracking.resume_run(params.mlflow.experiment) as run:
+    with tracking.resume_run(params.mlflow.experiment, "gate") as run:
         mlflow.log_metrics({"gate.passed": float(passed), "gate.failed_checks": float(len(failed))})
         mlflow.set_tag("gate", "passed" if passed else "failed")
         tracking.log_settings(params, "gates", "mlflow.registered_model")
