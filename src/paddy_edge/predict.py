@@ -61,7 +61,7 @@ def classify(images: list[Path], model_dir: Path, k: int) -> dict[Path, list[tup
 
 
 def main(images: list[Path], model_dir: Path, k: int) -> bool:
-    console = Console()
+    console = Console(soft_wrap=True)
     answers = classify(images, model_dir, k)
     for image, answer in answers.items():
         if isinstance(answer, str):
