@@ -3,6 +3,7 @@ imported, so at any moment it ends in one line and exit code 130, never a traceb
 
 from __future__ import annotations
 
+import os
 import sys
 
 from paddy_edge import interrupts
@@ -33,6 +34,12 @@ def main() -> None:
         code = INTERRUPTED
     if code == INTERRUPTED:
         print("interrupted: this run's unfinished outputs were removed; rerun to finish", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Every finally block has run (temps removed, MLflow run ended, lock released). Python's own
+        # finalization could still turn the interrupt into a bare SIGINT death (seen: exit -2 after this
+        # line), so the interrupted path ends here, with the code said above.
+        os._exit(INTERRUPTED)
     sys.exit(code)
 
 
