@@ -19,6 +19,7 @@ from paddy_edge.sample import PADDY_LABELS
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 MISMATCH = "train.csv label differs from the folder"
 UNLISTED = "not listed in train.csv"
+TWO_LABELS = "train.csv gives it two labels"
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ def find_candidates(raw: Path) -> tuple[list[Candidate], list[Outcome], list[str
     for disagreeing with train.csv, and every label seen (folders and csv)."""
     check_layout(raw)
     table = pd.read_csv(raw / "train.csv", dtype=str)
+    labels_per_id = table.groupby("image_id")["label"].nunique()
+    ambiguous = set(labels_per_id[labels_per_id > 1].index)
     csv_label = dict(zip(table["image_id"], table["label"], strict=True))
     folders = sorted(p for p in (raw / "train_images").iterdir() if p.is_dir())
     labels = sorted({p.name for p in folders} | set(table["label"].dropna()))
@@ -61,12 +64,30 @@ def find_candidates(raw: Path) -> tuple[list[Candidate], list[Outcome], list[str
                 )
             elif expected is None:
                 skipped.append(Outcome.skip(candidate, UNLISTED))
+            elif source.name in ambiguous:
+                skipped.append(Outcome.skip(candidate, TWO_LABELS))
             elif expected != folder.name:
                 problem = f"train.csv says '{expected}', folder says '{folder.name}'"
                 skipped.append(Outcome.skip(candidate, MISMATCH, problem))
             else:
                 candidates.append(candidate)
+    warn_about_rows(table, {c.source.name for c in candidates} | {o.candidate.image_id for o in skipped})
     return candidates, skipped, labels
+
+
+def warn_about_rows(table: pd.DataFrame, files: set[str]) -> None:
+    """Rows that pair with no file, and image_ids listed twice: left out silently, they would make the
+    dataset look smaller or differently labelled than train.csv says, with nothing to say why."""
+    ids = table["image_id"].dropna()
+    missing = sorted(set(ids) - files)
+    repeated = sorted(set(ids[ids.duplicated()]))
+    for found, what in ((missing, "with no file under train_images/<label>/"), (repeated, "listed twice")):
+        if found:
+            Console(stderr=True, soft_wrap=True).print(
+                f"[bold yellow]warning:[/] train.csv has {len(found)} image_id(s) {what} "
+                f"(e.g. {found[0]}): they are left out",
+                highlight=False,
+            )
 
 
 def check_labels(labels: list[str], raw: Path, params: PrepareParams) -> list[str]:

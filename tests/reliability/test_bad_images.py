@@ -424,3 +424,27 @@ def test_a_damaged_export_is_one_message_for_every_runner(bundle: Path, fmt: str
     damaged.write_bytes(np.random.default_rng(2).bytes(2048))
     with pytest.raises(UserError, match=rf"{damaged.name} cannot be loaded as the {fmt} format"):
         runner(fmt, file=damaged)
+
+
+def test_train_csv_rows_without_a_file_and_repeated_ids_are_reported(
+    raw: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    table = pd.read_csv(raw / "train.csv", dtype=str)
+    first, second = table.iloc[0], table.iloc[1]
+    other = "tungro" if second["label"] != "tungro" else "blast"
+    extra = pd.DataFrame(
+        [
+            {**first.to_dict(), "image_id": "999999.jpg"},  # no such file
+            {**first.to_dict()},  # the same row twice
+            {**second.to_dict(), "label": other},  # the same photo, another label
+        ]
+    )
+    pd.concat([table, extra]).to_csv(raw / "train.csv", index=False)
+
+    prepare(PARAMS, raw=raw, out=tmp_path / "prepared")
+
+    warnings = " ".join(capsys.readouterr().err.split())
+    assert "1 image_id(s) with no file under train_images/<label>/ (e.g. 999999.jpg)" in warnings
+    assert "2 image_id(s) listed twice" in warnings
+    manifest = pd.read_csv(tmp_path / "prepared" / "manifest.csv")
+    assert not manifest["source"].str.endswith("/" + second["image_id"]).any()
