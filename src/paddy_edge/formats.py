@@ -130,7 +130,6 @@ def _load_lite(file: Path, threads: int) -> Runner:
     import torch
     from torch.jit.mobile import _load_for_lite_interpreter
 
-    paths.raise_missing(file, "export")
     module = _load_for_lite_interpreter(str(file))
 
     def run(batch: np.ndarray) -> np.ndarray:
@@ -164,7 +163,6 @@ def _write_onnx(network: torch.nn.Module, spec: ExportSpec, target: Path) -> dic
 def _load_onnx(file: Path, threads: int) -> Runner:
     import onnxruntime as ort
 
-    paths.raise_missing(file, "export")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
