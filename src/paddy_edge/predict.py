@@ -46,10 +46,16 @@ def load_model(model_dir: Path) -> tuple[dict, Runner]:
     return card, run
 
 
-def classify(images: list[Path], model_dir: Path, k: int) -> dict[Path, list[tuple[str, float]] | str]:
+Answers = dict[Path, list[tuple[str, float]] | str]
+
+
+def classify(images: list[Path], model_dir: Path, k: int) -> Answers:
     """Top-k (label, probability) per image, or the reason the image could not be read."""
-    card, run = load_model(model_dir)
-    answers: dict[Path, list[tuple[str, float]] | str] = {}
+    return classify_with(*load_model(model_dir), images, k)
+
+
+def classify_with(card: dict, run: Runner, images: list[Path], k: int) -> Answers:
+    answers: Answers = {}
     for image in images:
         try:
             pixels = load_app_input(image, card["input"])
@@ -62,7 +68,15 @@ def classify(images: list[Path], model_dir: Path, k: int) -> dict[Path, list[tup
 
 def main(images: list[Path], model_dir: Path, k: int) -> bool:
     console = Console(soft_wrap=True)
-    answers = classify(images, model_dir, k)
+    card, run = load_model(model_dir)
+    if card["placeholder"]:
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold yellow]warning:[/] {model_dir} holds the untrained placeholder model (its card says "
+            "placeholder: true): these answers mean nothing. Run `make smoke` or `dvc repro` for a trained "
+            "one.",
+            highlight=False,
+        )
+    answers = classify_with(card, run, images, k)
     for image, answer in answers.items():
         if isinstance(answer, str):
             console.print(f"[bold red]{image}[/]: {answer}", highlight=False)

@@ -27,6 +27,7 @@ from paddy_edge.sample import PADDY_LABELS, write_sample_zip
 from paddy_edge.stages import evaluate
 from paddy_edge.stages.prepare import prepare
 
+from ..conftest import ROOT
 from .conftest import cli
 
 PARAMS = PrepareParams(valid_pct=0.25, seed=1, max_side=40, min_side=16, max_skipped_pct=50.0, workers=2)
@@ -375,6 +376,18 @@ def test_predict_cli_says_so_without_a_traceback(bundle: Path, tmp_path: Path) -
     message = " ".join(result.stderr.split())  # rich wraps at the terminal's width
     assert "model.ptl cannot be loaded" in message and "Run dvc repro export" in message
     assert "Traceback" not in message
+
+
+def test_predict_warns_that_the_placeholder_model_knows_nothing(bundle: Path, tmp_path: Path) -> None:
+    """The app's committed placeholder answers, but with a warning; a trained bundle gets none."""
+    placeholder = ROOT / "flutter_app/assets/models"
+    warned = cli("predict", str(tmp_path / "good.jpg"), "--model-dir", str(placeholder), cwd=tmp_path)
+    assert warned.returncode == 0, warned.stderr
+    assert "good.jpg" in warned.stdout and "%" in warned.stdout
+    message = " ".join(warned.stderr.split())
+    assert "warning:" in message and "untrained placeholder" in message and "dvc repro" in message
+    trained = cli("predict", str(tmp_path / "good.jpg"), "--model-dir", str(bundle), cwd=tmp_path)
+    assert trained.returncode == 0 and "placeholder" not in trained.stderr, trained.stderr
 
 
 def test_a_card_with_the_wrong_label_count_is_named_in_predict(bundle: Path, tmp_path: Path) -> None:
