@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -23,11 +24,17 @@ def app(tmp_path: Path) -> Path:
     return target
 
 
+def judged(export: Path) -> dict:
+    """What a gate report says of the model it judged: the bytes of export's model.ptl."""
+    return {"model_sha256": hashlib.sha256((export / "model.ptl").read_bytes()).hexdigest()}
+
+
 def passed_gate(bundle: Path, target: Path) -> Path:
     """A copy of `bundle` with a passed gate.json beside it for the card's run, as the release ships it."""
     shutil.copytree(bundle, target)
     run_id = json.loads((target / "model_card.json").read_text())["mlflow_run_id"]
-    (target / "gate.json").write_text(json.dumps({"passed": True, "checks": [], "mlflow_run_id": run_id}))
+    verdict = {"passed": True, "checks": [], "mlflow_run_id": run_id} | judged(target)
+    (target / "gate.json").write_text(json.dumps(verdict))
     return target
 
 
@@ -52,6 +59,11 @@ def test_install_puts_the_exported_model_where_the_app_loads_it(
     [
         ({"passed": False, "checks": [{"name": "accuracy (lite)", "passed": False}]}, r"failed \(accuracy"),
         ({"passed": True, "mlflow_run_id": "another-run"}, "passed MLflow run another-run, but"),
+        (
+            {"passed": True, "mlflow_run_id": "run-of-the-tiny-bundle", "model_sha256": "ab" * 32},
+            r"judged a different model\.ptl \(sha256 abababababab…\), not .*model\.ptl: the gate has not",
+        ),
+        ({"passed": True, "mlflow_run_id": "run-of-the-tiny-bundle"}, "does not say which model.ptl"),
         ({"accuracy": 0.9}, "not a gate report"),
         (None, "gate.json is missing"),
     ],
@@ -88,7 +100,10 @@ def test_a_stand_in_runs_gate_accepts_the_card_of_trains_run(
     gate = tmp_path / "reports/gate.json"
     gate.parent.mkdir()
     gate.write_text(
-        json.dumps({"passed": True, "mlflow_run_id": "stand-in", "train_run_id": "run-of-the-tiny-bundle"})
+        json.dumps(
+            {"passed": True, "mlflow_run_id": "stand-in", "train_run_id": "run-of-the-tiny-bundle"}
+            | judged(export)
+        )
     )
     install(export, app)
     gate.write_text(json.dumps({"passed": True, "mlflow_run_id": "stand-in", "train_run_id": "other"}))
@@ -106,7 +121,8 @@ def test_card_and_gate_from_different_stores_match_by_training_run(
     card = json.loads(card_path.read_text()) | {"mlflow_run_id": "stand-in-a", "train_run_id": "train-1"}
     card_path.write_text(json.dumps(card))
     gate = export / "gate.json"
-    gate.write_text(json.dumps({"passed": True, "mlflow_run_id": "stand-in-b", "train_run_id": "train-1"}))
+    verdict = {"passed": True, "mlflow_run_id": "stand-in-b", "train_run_id": "train-1"} | judged(export)
+    gate.write_text(json.dumps(verdict))
     install(export, app)
     gate.write_text(json.dumps({"passed": True, "mlflow_run_id": "stand-in-a", "train_run_id": "train-2"}))
     with pytest.raises(UserError, match=r"passed MLflow run train-2, but .* is the model of run train-1"):

@@ -17,15 +17,8 @@ import tree_sitter
 import tree_sitter_dart
 import yaml
 
-from paddy_edge.ci.app_assets import (
-    APP_ASSETS,
-    APP_INPUT_CONTRACT,
-    APP_OUTPUT,
-    APP_SCALE,
-    app_files,
-    check_app_contract,
-    check_bundle,
-)
+from paddy_edge.card import APP_INPUT_CONTRACT, APP_OUTPUT, APP_SCALE, check_app_contract
+from paddy_edge.ci.app_assets import APP_ASSETS, app_files, check_bundle
 from paddy_edge.errors import UserError
 
 from ..conftest import ROOT

@@ -4,7 +4,9 @@ Real stage processes on a copy of the `pipeline` workspace with its own SQLite M
 - A registered run that fails a later, tighter gate loses its aliases (the champion too, said aloud, and
   no other version is promoted in its place); its version is tagged gate=failed.
 - A run that passes twice keeps one version.
-- app-assets installs only a model whose gate.json passed, for the same run (or --force, loudly).
+- app-assets installs only a model whose gate.json passed, for the same run and the same model.ptl bytes
+  (or --force, loudly): a re-export whose evaluation never finished is not vouched for by the old verdict.
+- A model evaluated on other pixels than the app feeds it (evaluate.resample: bilinear) fails the gate.
 - A wrongly shaped eval.json or bench.json stops the gate with one sentence, not a traceback."""
 
 from __future__ import annotations
@@ -23,11 +25,15 @@ from ..conftest import ROOT, Pipeline
 MODEL = "paddy-edge-smoke"  # mlflow.registered_model of the smoke profile
 
 
-def _set_max_model_mb(workspace: Path, value: float) -> None:
+def _set_param(workspace: Path, section: str, key: str, value: object) -> None:
     params_file = workspace / "params.yaml"
     params = yaml.safe_load(params_file.read_text())
-    params["gates"]["max_model_mb"] = value
+    params[section][key] = value
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _set_max_model_mb(workspace: Path, value: float) -> None:
+    _set_param(workspace, "gates", "max_model_mb", value)
 
 
 def _gate(clone: Pipeline, expected: int) -> tuple[str, dict]:
@@ -196,3 +202,33 @@ def test_a_wrongly_shaped_report_stops_the_gate_with_one_sentence(
     assert "Traceback" not in result.stderr and result.stderr.count("error:") == 1, result.stderr
     message = " ".join(result.stderr.split())
     assert f"reports/{name}" in message and f"dvc repro -f {stage}" in message
+
+
+def test_a_re_export_the_gate_never_judged_is_refused(pipeline: Pipeline, tmp_path: Path) -> None:
+    """The same run exported again with other weights (its evaluation then failed or never ran): the
+    run ids still match, but the passing gate.json judged other bytes and does not vouch for these."""
+    from safetensors.torch import load_file, save_file
+
+    clone = pipeline.clone(tmp_path / "ws")
+    app = _app(tmp_path)
+    placeholder = _app_model(app)
+    weights = clone.workspace / "models/trained/weights.safetensors"
+    save_file({k: v * 0.5 for k, v in load_file(str(weights)).items()}, str(weights))
+    assert clone.stage("export").returncode == 0
+    code, output = _install(clone.workspace, app)
+    assert code == 2 and "judged a different model.ptl" in output and "dvc repro" in output, output
+    assert _app_model(app) == placeholder
+
+
+def test_a_model_evaluated_on_other_pixels_than_the_apps_fails_the_gate(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """evaluate.resample: bilinear: the accuracy measured is not the phone's (the app resizes nearest)."""
+    clone = pipeline.clone(tmp_path / "ws")
+    _set_param(clone.workspace, "evaluate", "resample", "bilinear")
+    for stage in ("export", "evaluate", "bench"):
+        assert clone.stage(stage).returncode == 0
+    output, report = _gate(clone, 1)
+    failed = [check["name"] for check in report["checks"] if not check["passed"]]
+    assert failed == ["phone input as the app feeds it (model_card.json)"]
+    assert 'input.resample is "bilinear"' in " ".join(output.split())

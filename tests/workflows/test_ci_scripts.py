@@ -332,6 +332,26 @@ def test_a_failed_gate_is_never_recorded(pipeline: Pipeline, tmp_path: Path) -> 
     assert not (tmp_path / "g").exists()
 
 
+def test_a_passed_gate_of_other_model_bytes_is_never_recorded(pipeline: Pipeline, tmp_path: Path) -> None:
+    """export ran again after the gate (and a later stage failed): the old verdict is not this model's."""
+    workspace = tmp_path / "ws"
+    shutil.copytree(pipeline.workspace / "reports", workspace / "reports")
+    shutil.copytree(pipeline.workspace / "models/export", workspace / "models/export")
+    (workspace / "models/export/model.ptl").write_bytes(b"exported again, never judged")
+    result = _run_module(
+        "paddy_edge.ci.gated",
+        "record",
+        "--workspace",
+        str(workspace),
+        "--commit",
+        "abc",
+        "--out",
+        str(tmp_path / "g"),
+    )
+    assert result.returncode == 2 and "did not judge this" in result.stderr, result.stderr
+    assert not (tmp_path / "g").exists()
+
+
 def test_release_notes_name_the_commit_and_run_main_gated() -> None:
     card = json.loads((ROOT / "flutter_app/assets/models/model_card.json").read_text())
     record = {"commit": "1234567890abcdef", "mlflow_run_id": "run-42", "files": {}}

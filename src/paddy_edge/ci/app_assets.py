@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from paddy_edge import paths
-from paddy_edge.card import read_card
+from paddy_edge.card import check_app_contract, read_card
 from paddy_edge.errors import UserError
 
 GATE_FILE = "gate.json"
@@ -37,42 +37,6 @@ APP_ASSETS = {
     paths.MODEL_CARD.name: "assets/models/model_card.json",
     paths.EXPORT_LABELS.name: "assets/labels/labels.txt",
 }
-
-# What pytorch_lite 4.3.2 does to a photo before the model sees it (lib/image_utils_isolate.dart): decode,
-# copyResize to the card's width x height (aspect not kept, nearest neighbour), each channel / 255, then
-# (x - mean) / std, RGB planes as NCHW float32; the app takes the model's raw output as logits and computes
-# the softmax. A bundle whose card asks for anything else would be fed the wrong pixels on the phone, so it
-# is refused here; the app refuses the same cards (appInputContract in flutter_app/lib/src/model_card.dart).
-APP_INPUT_CONTRACT = {"channels": 3, "layout": "NCHW", "resize": "squish", "resample": "nearest"}
-APP_SCALE = 1 / 255
-APP_OUTPUT = "logits"
-# Where a card's value comes from, so the message can say what to change.
-_CONTRACT_SOURCE = {"resample": "evaluate.resample in params.yaml"}
-
-
-def check_app_contract(card: dict, card_path: Path) -> None:
-    """The card asks for the preprocessing and output the app (pytorch_lite) honours, or UserError."""
-    inputs = card.get("input")
-    if not isinstance(inputs, dict):
-        raise UserError(f"{card_path} has no 'input' section: export again")
-    for key, expected in APP_INPUT_CONTRACT.items():
-        if inputs.get(key) != expected:
-            source = _CONTRACT_SOURCE.get(key, "the export stage")
-            raise UserError(
-                f"{card_path}: input.{key} is {json.dumps(inputs.get(key))}, but the app (pytorch_lite) can "
-                f"only feed {json.dumps(expected)}: set it in {source} and export again"
-            )
-    scale = inputs.get("scale")
-    if not isinstance(scale, int | float) or abs(scale - APP_SCALE) > 1e-9:
-        raise UserError(
-            f"{card_path}: input.scale is {json.dumps(scale)}, but the app scales pixels by 1/255: "
-            "export again"
-        )
-    if card.get("output") != APP_OUTPUT:
-        raise UserError(
-            f"{card_path}: output is {json.dumps(card.get('output'))}, but the app expects "
-            f"{json.dumps(APP_OUTPUT)} (it computes the softmax itself): export the model's raw scores"
-        )
 
 
 def check_bundle(files: dict[str, Path]) -> dict:
@@ -115,8 +79,9 @@ def default_gate_report(export_dir: Path) -> Path:
     return beside if beside.is_file() else export_dir.parent.parent / paths.GATE_REPORT
 
 
-def check_gate(card: dict, card_path: Path, gate_path: Path) -> None:
-    """The gate passed for this card's model, or UserError saying why not and what to do."""
+def check_gate(card: dict, card_path: Path, gate_path: Path, model: Path) -> None:
+    """The gate passed for this card's model and judged these very bytes of `model` (model.ptl), or
+    UserError saying why not and what to do."""
     rerun = "run `dvc repro` so that the gate judges this model (or --force, for an experiment only)"
     try:
         gate = json.loads(gate_path.read_text())
@@ -144,6 +109,15 @@ def check_gate(card: dict, card_path: Path, gate_path: Path) -> None:
             f"{gate_path} passed MLflow run {' / '.join(map(str, gate_runs)) or '(none)'}, but "
             f"{card_path} is the model of run {card_run}: the gate's verdict is not the model's; {rerun}"
         )
+    judged = gate.get("model_sha256")
+    if not isinstance(judged, str):
+        raise UserError(f"{gate_path} does not say which {model.name} it judged (no model_sha256); {rerun}")
+    if judged != paths.sha256(model):
+        # Same run, other bytes: export ran again (other params) and a later stage failed before the gate.
+        raise UserError(
+            f"{gate_path} judged a different {model.name} (sha256 {judged[:12]}…), not {model}: the gate "
+            f"has not judged this export; {rerun}"
+        )
 
 
 def install(
@@ -158,7 +132,9 @@ def install(
     if not card["placeholder"]:
         gate_path = default_gate_report(export_dir) if gate_report is None else gate_report
         try:
-            check_gate(card, export_dir / paths.MODEL_CARD.name, gate_path)
+            check_gate(
+                card, export_dir / paths.MODEL_CARD.name, gate_path, export_dir / paths.LITE_MODEL.name
+            )
         except UserError as exc:
             if not force:
                 raise

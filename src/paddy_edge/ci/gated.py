@@ -34,6 +34,9 @@ def record(workspace: Path, out: Path, commit: str) -> dict:
     missing = [name for name in SHIPPED if not (workspace / paths.EXPORTED / name).is_file()]
     if missing:
         raise UserError(f"{workspace / paths.EXPORTED} lacks {', '.join(missing)}: rerun `dvc repro export`")
+    model = workspace / paths.LITE_MODEL
+    if gate.get("model_sha256") != paths.sha256(model):
+        raise UserError(f"{gate_file} did not judge this {model}: rerun `dvc repro` so the gate judges it")
     payload = {
         "commit": commit,
         "mlflow_run_id": gate.get("mlflow_run_id"),

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from paddy_edge import paths, tracking
+from paddy_edge.card import app_contract_problem, read_card
 from paddy_edge.config import GateParams, Params
 from paddy_edge.errors import GatesFailed, UserError
 from paddy_edge.formats import PHONE_FORMAT, REGISTRY
@@ -109,6 +110,11 @@ def checks(gates: GateParams, evaluation: Any, bench: Any) -> list[Check]:
     size = be.number(phone, "size_mb")
     result.append(Check(f"model size MB ({phone_file})", size, "<=", gates.max_model_mb))
     return result
+
+
+def contract_check(problem: str | None) -> Check:
+    """1 when the card asks for the input the app feeds (its accuracy is the phone's), else 0."""
+    return Check("phone input as the app feeds it (model_card.json)", float(problem is None), ">=", 1.0)
 
 
 def render(results: list[Check]) -> Table:
@@ -217,14 +223,22 @@ def run(params: Params) -> None:
 
     evaluation = paths.read_json(paths.EVAL_METRICS, "evaluate")
     bench = paths.read_json(paths.BENCH_SUMMARY, "bench")
-    results = checks(params.gates, evaluation, bench)
+    card = read_card()
+    contract_problem = app_contract_problem(card)
+    results = [*checks(params.gates, evaluation, bench), contract_check(contract_problem)]
     failed = [check for check in results if not check.passed]
     passed = not failed
     report: dict = {"passed": passed, "checks": [asdict(c) | {"passed": c.passed} for c in results]}
+    # The bytes judged: app-assets installs only this model.ptl on this verdict (a later export whose
+    # evaluation failed leaves this report behind, and it must not vouch for the new model).
+    paths.raise_missing(paths.LITE_MODEL, "export")
+    report["model_sha256"] = paths.sha256(paths.LITE_MODEL)
     register_model = registry_enabled()
     name = params.mlflow.registered_model
     console = Console()
     console.print(render(results))
+    if contract_problem:
+        console.print(f"[bold red]{paths.MODEL_CARD}[/]: {contract_problem}", highlight=False)
     with tracking.resume_run(params.mlflow.experiment, "gate") as run:
         mlflow.log_metrics({"gate.passed": float(passed), "gate.failed_checks": float(len(failed))})
         mlflow.set_tag("gate", "passed" if passed else "failed")
