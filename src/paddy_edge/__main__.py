@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import sys
 
-from paddy_edge import interrupts
+from paddy_edge import interrupts, launcher
 
 INTERRUPTED = 130
 
 
 def main() -> None:
     interrupts.install()
+    launcher.remember()
     code: int | str | None = 0
     try:
         from paddy_edge.cli import app

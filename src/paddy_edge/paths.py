@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from paddy_edge import interrupts
+from paddy_edge import interrupts, launcher
 from paddy_edge.errors import UserError
 
 PARAMS = Path("params.yaml")
@@ -110,6 +110,7 @@ def remove_stale_temps(outputs: tuple[Path, ...]) -> list[Path]:
 
 def _replace(built: Path, final: Path) -> None:
     interrupts.raise_if_requested()  # a Ctrl-C swallowed while building it: the output is not kept
+    launcher.raise_if_orphaned()  # dvc was killed meanwhile: a later dvc repro may own the output now
     if built.is_dir():
         _user_mode(built)
     if final.is_dir() and not final.is_symlink():

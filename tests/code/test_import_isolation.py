@@ -18,6 +18,7 @@ STDLIB_ONLY = [
     "paddy_edge.errors",
     "paddy_edge.card",
     "paddy_edge.interrupts",
+    "paddy_edge.launcher",
     "paddy_edge.kaggle_source",
     "paddy_edge.ci.report",
     "paddy_edge.ci.release",
@@ -48,6 +49,7 @@ def test_ci_modules_import_only_paths_errors_and_each_other() -> None:
         "paddy_edge.errors",
         "paddy_edge.card",
         "paddy_edge.interrupts",
+        "paddy_edge.launcher",
         "paddy_edge.kaggle_source",
         "paddy_edge.preprocess",
     }
