@@ -1,5 +1,5 @@
 """`paddy-edge` (or `python -m paddy_edge`): one command per pipeline stage (from STAGES, in pipeline
-order), plus predict, smoke and app-assets.
+order), plus check-params, predict, smoke and app-assets.
 
 Each stage command validates params.yaml, then calls the stage's `run`. dvc.yaml calls these."""
 
@@ -68,6 +68,16 @@ def _stage_command(stage: Stage) -> Callable[..., None]:
 
 for _stage in STAGES:
     app.command(_stage.name)(_stage_command(_stage))
+
+
+@app.command("check-params")
+@reports_user_errors
+def check_params(params: ParamsOption = paths.PARAMS) -> None:
+    """Validate every key of params.yaml (dvc.yaml runs this whenever the file changes: a misspelt key that
+    no stage reads would otherwise go unnoticed)."""
+    checked = load_params(params)
+    sections = ", ".join(checked.model_dump())
+    print(f"{params}: every key is known and valid ({sections})")
 
 
 @app.command()

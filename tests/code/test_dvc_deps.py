@@ -65,9 +65,15 @@ def _declared_outputs(stage: dict) -> set[str]:
     }
 
 
+PARAMS_CHECK = "check-params"  # dvc.yaml's first entry: validates params.yaml, writes nothing
+
+
 def test_stages_are_dvc_yamls_stages_in_its_order_and_write_what_paths_says() -> None:
-    assert [s.name for s in STAGES] == list(DVC) == list(paths.OUTPUTS)
+    assert [PARAMS_CHECK, *(s.name for s in STAGES)] == list(DVC)
+    assert [s.name for s in STAGES] == list(paths.OUTPUTS)
     for name, stage in DVC.items():
+        if name == PARAMS_CHECK:
+            continue
         assert stage["cmd"] == f"python -m paddy_edge {name}"
         assert _declared_outputs(stage) == {str(p) for p in paths.OUTPUTS[name]}, name
 
@@ -77,3 +83,14 @@ def test_the_checker_notices_a_missing_module() -> None:
     files = imported_files([SRC / "paddy_edge/stages/evaluate.py"])
     assert SRC / "paddy_edge/model.py" in files and SRC / "paddy_edge/preprocess.py" in files
     assert SRC / "paddy_edge/archive.py" not in files
+
+
+def test_the_params_check_reruns_on_any_change_of_params_yaml_and_on_its_code() -> None:
+    """Tracking the whole file (`params.yaml:` with no keys) is what catches a misspelt section or key
+    that no stage lists; its code deps are the validation's modules."""
+    stage = DVC[PARAMS_CHECK]
+    assert stage["cmd"] == f"python -m paddy_edge {PARAMS_CHECK}"
+    assert stage["params"] == [{"params.yaml": None}]
+    expected = {str(f.relative_to(ROOT)) for f in imported_files([SRC / "paddy_edge/config.py"])}
+    assert set(stage["deps"]) == expected
+    assert not {"outs", "metrics", "plots"} & set(stage)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -75,3 +78,26 @@ def test_the_cli_reports_bad_params_in_one_message_without_traceback(tmp_path) -
 def test_a_missing_params_file_says_where_to_run_from(tmp_path) -> None:
     with pytest.raises(UserError, match="run from the repository root"):
         load_params(tmp_path / "params.yaml")
+
+
+def test_dvc_repro_refuses_a_misspelt_key_that_no_stage_reads(tmp_path) -> None:
+    """`trian:` is in no stage's params, so without the check-params stage `dvc repro` would find nothing
+    to run and say the pipeline is up to date. Real dvc on a copy of dvc.yaml and the validation's code."""
+    dvc = str(Path(sys.executable).with_name("dvc"))
+    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", tmp_path)
+    shutil.copy(ROOT / "params.yaml", tmp_path)
+    subprocess.run([dvc, "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+
+    def repro() -> subprocess.CompletedProcess:
+        command = [dvc, "repro", "--single-item", "check-params"]
+        env = os.environ | {"PATH": f"{Path(dvc).parent}:{os.environ['PATH']}"}  # dvc.yaml's `python`
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env)
+
+    assert repro().returncode == 0
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params | {"trian": {"epochs": 1}}))
+    refused = repro()
+    output = " ".join((refused.stdout + refused.stderr).split())
+    assert refused.returncode != 0 and "Running stage 'check-params'" in output
+    assert "trian" in output and "Traceback" not in output, output
