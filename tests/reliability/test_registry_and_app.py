@@ -230,5 +230,5 @@ def test_a_model_evaluated_on_other_pixels_than_the_apps_fails_the_gate(
         assert clone.stage(stage).returncode == 0
     output, report = _gate(clone, 1)
     failed = [check["name"] for check in report["checks"] if not check["passed"]]
-    assert failed == ["phone input as the app feeds it (model_card.json)"]
+    assert failed == ["app input contract (model card)"]
     assert 'input.resample is "bilinear"' in " ".join(output.split())

@@ -114,7 +114,7 @@ def checks(gates: GateParams, evaluation: Any, bench: Any) -> list[Check]:
 
 def contract_check(problem: str | None) -> Check:
     """1 when the card asks for the input the app feeds (its accuracy is the phone's), else 0."""
-    return Check("phone input as the app feeds it (model_card.json)", float(problem is None), ">=", 1.0)
+    return Check("app input contract (model card)", float(problem is None), ">=", 1.0)
 
 
 def render(results: list[Check]) -> Table:
