@@ -57,7 +57,8 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     network = tiny_network(len(PADDY_LABELS), seed=1)
     model = ModelSpec("tiny-test-network", list(PADDY_LABELS), 32, IMAGENET_MEAN, IMAGENET_STD)
     metadata = {**model_metadata(model, "nearest", "run-of-the-tiny-bundle"), "placeholder": False}
-    write_bundle(network, formats.ExportSpec(model, metadata, 17), out, name="paddy-edge-tiny")
+    spec = formats.ExportSpec(model, metadata, 17)
+    write_bundle(network, spec, out, name="paddy-edge-tiny", names=("lite", "onnx"))
     return out
 
 

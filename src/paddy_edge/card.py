@@ -40,6 +40,9 @@ def _problem(card: Any) -> str | None:
         return "'input.std' must be positive"
     if not isinstance(card.get("placeholder", False), bool):
         return "'placeholder' must be true or false"
+    built = card.get("formats", {})
+    if not isinstance(built, dict) or not all(isinstance(info, dict) for info in built.values()):
+        return "'formats' must map each built format to its files"
     files = card.get("files", {})
     if not isinstance(files, dict) or not all(
         isinstance(info, dict) and isinstance(info.get("sha256"), str) for info in files.values()

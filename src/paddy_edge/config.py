@@ -71,8 +71,28 @@ class TrainParams(Section):
     num_workers: NonNegativeInt
 
 
+# The formats export can build (paddy_edge.formats registers each; tests hold the two lists together).
+# Kept here as names so that validating params imports no runtime.
+ExportFormat = Literal["lite", "onnx", "onnx_int8", "openvino", "executorch", "executorch_int8"]
+FORMAT_SOURCES = {"onnx_int8": "onnx", "openvino": "onnx"}  # converted from that format's file
+
+
 class ExportParams(Section):
     onnx_opset: Annotated[int, Field(ge=13, le=21)]
+    formats: Annotated[list[ExportFormat], Field(min_length=1)]
+    calibration_images: Annotated[int, Field(ge=1, le=5000)]
+
+    @field_validator("formats")
+    @classmethod
+    def _buildable(cls, formats: list[str]) -> list[str]:
+        if len(set(formats)) != len(formats):
+            raise ValueError("a format is listed twice")
+        if "lite" not in formats:
+            raise ValueError("must include lite: it is the model the app ships")
+        for fmt, source in FORMAT_SOURCES.items():
+            if fmt in formats and source not in formats:
+                raise ValueError(f"{fmt} is converted from {source}: list {source} too")
+        return formats
 
 
 class EvaluateParams(Section):
@@ -86,6 +106,15 @@ class BenchParams(Section):
     threads: PositiveInt
 
 
+class FormatGate(Section):
+    """One format's own thresholds (params `gates.formats.<name>`): an int8 format is allowed what its
+    quantization costs, and held to its size; unset keys fall back to the global gates."""
+
+    max_accuracy_drop: Annotated[float, Field(ge=0, le=1)] | None = None
+    min_agreement: Annotated[float, Field(ge=0, le=1)] | None = None
+    max_size_mb: Annotated[float, Field(gt=0)] | None = None
+
+
 class GateParams(Section):
     min_accuracy: Annotated[float, Field(ge=0, le=1)]
     max_accuracy_drop: Annotated[float, Field(ge=0, le=1)]
@@ -95,6 +124,7 @@ class GateParams(Section):
     max_latency_ratio: Annotated[float, Field(gt=0)] | None
     max_latency_ms: Annotated[float, Field(gt=0)] | None
     max_model_mb: Annotated[float, Field(gt=0)]
+    formats: dict[ExportFormat, FormatGate] = Field(default_factory=dict)
 
 
 class MlflowParams(Section):

@@ -36,6 +36,10 @@ RUN_INFO = TRAINED / "mlflow_run.json"
 EXPORTED = Path("models/export")
 LITE_MODEL = EXPORTED / "model.ptl"
 ONNX_MODEL = EXPORTED / "model.onnx"
+ONNX_INT8_MODEL = EXPORTED / "model.int8.onnx"
+OPENVINO_MODEL = EXPORTED / "model.xml"  # with model.bin beside it
+EXECUTORCH_MODEL = EXPORTED / "model.pte"
+EXECUTORCH_INT8_MODEL = EXPORTED / "model.int8.pte"
 EXPORT_LABELS = EXPORTED / "labels.txt"
 MODEL_CARD = EXPORTED / "model_card.json"
 LITE_METADATA = "metadata.json"  # inside model.ptl: the card's facts, travelling with the model
@@ -50,8 +54,11 @@ CONFUSION_PNG = REPORTS / "confusion.png"
 PREDICTIONS = REPORTS / "predictions.csv"
 BENCH_RAW = REPORTS / "benchmark.json"
 BENCH_SUMMARY = REPORTS / "bench.json"
+FORMATS_CSV = REPORTS / "formats.csv"  # size against latency per format: a DVC plot
+FORMATS_PNG = REPORTS / "formats.png"
 GATE_REPORT = REPORTS / "gate.json"
 DEVICE_REPORT = REPORTS / "device_check.json"  # make device-check, outside dvc.yaml
+DEVICE_EXECUTORCH_REPORT = REPORTS / "device_check_executorch.json"
 
 # What each stage writes: dvc.yaml's outs, metrics and plots say the same (tests/code/test_dvc_deps.py).
 OUTPUTS = {
@@ -60,7 +67,7 @@ OUTPUTS = {
     "train": (TRAINED, TRAIN_METRICS, TRAIN_HISTORY),
     "export": (EXPORTED,),
     "evaluate": (EVAL_METRICS, PER_CLASS, PREDICTIONS, CONFUSION_PNG),
-    "bench": (BENCH_RAW, BENCH_SUMMARY),
+    "bench": (BENCH_RAW, BENCH_SUMMARY, FORMATS_CSV, FORMATS_PNG),
     "gate": (GATE_REPORT,),
 }
 

@@ -24,7 +24,9 @@ ALSO_RUNS = {"bench": [ROOT / "benchmarks/test_latency.py"]}
 def _module_file(name: str) -> Path | None:
     base = SRC.joinpath(*name.split("."))
     if (base / "__init__.py").is_file():
-        return None  # a package's __init__ holds registries, not what a stage computes
+        # paddy_edge/__init__ holds the version; stages/__init__ runs every stage, not what one computes.
+        # A package like formats/ registers what its modules hold: it is the code a stage runs.
+        return None if name in {"paddy_edge", "paddy_edge.stages"} else base / "__init__.py"
     return base.with_suffix(".py") if base.with_suffix(".py").is_file() else None
 
 

@@ -65,7 +65,8 @@ def test_ci_modules_import_only_paths_errors_and_each_other() -> None:
 def test_no_import_cycle() -> None:
     graph = {}
     for file in (ROOT / "src/paddy_edge").rglob("*.py"):
-        graph[file] = {t for t in (_module_file(n) for n in _imports(file)) if t is not None}
+        # `from paddy_edge.formats import onnx_formats` in formats/__init__ names the package itself
+        graph[file] = {t for t in (_module_file(n) for n in _imports(file)) if t is not None and t != file}
 
     def reaches(start: Path, goal: Path, seen: set[Path]) -> bool:
         for nxt in graph.get(start, ()):

@@ -69,3 +69,25 @@ def test_a_pull_request_run_passes_the_gate_without_touching_the_registry(
     assert client.search_registered_models() == []
     run = client.get_run(report["mlflow_run_id"])
     assert run.data.tags["gate"] == "passed" and run.data.metrics["gate.passed"] == 1.0
+
+
+def test_int8_formats_calibrated_on_black_photos_fail_their_gates(pipeline: Pipeline, tmp_path: Path) -> None:
+    """Every training photo the calibration reads is black: the int8 formats learn activation ranges of
+    nothing and clip real photos. Their own gates fail; the fp32 formats, uncalibrated, still pass."""
+    import pandas as pd
+    from PIL import Image
+
+    clone = pipeline.clone(tmp_path / "black")
+    manifest = pd.read_csv(clone.workspace / "data/prepared/manifest.csv")
+    for source in manifest[manifest["split"] == "train"]["source"]:
+        photo = clone.workspace / "data/raw" / source
+        Image.new("RGB", Image.open(photo).size).save(photo, format="JPEG")
+    for stage in ("export", "evaluate", "bench"):
+        result = clone.stage(stage)
+        assert result.returncode == 0, result.stdout + result.stderr
+    gate = clone.stage("gate")
+    assert gate.returncode == 1, gate.stdout
+    report = json.loads((clone.workspace / "reports/gate.json").read_text())
+    failed = {check["name"] for check in report["checks"] if not check["passed"]}
+    assert failed and all("int8" in name for name in failed), failed
+    assert any("executorch_int8" in name for name in failed) or any("onnx_int8" in name for name in failed)

@@ -40,18 +40,21 @@ def test_summarize_reads_pytest_benchmarks_medians_and_the_registrys_file_sizes(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     for size, fmt in enumerate(REGISTRY, start=1):
-        REGISTRY[fmt].file.parent.mkdir(parents=True, exist_ok=True)
-        REGISTRY[fmt].file.write_bytes(b"x" * size * 1000)
+        for file in REGISTRY[fmt].files:  # OpenVINO's is two: model.xml and model.bin
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_bytes(b"x" * size * 1000)
     raw = {
         "benchmarks": [
             {"extra_info": {"format": fmt}, "stats": {"median": 0.002 * n}}
             for n, fmt in enumerate(reversed(list(REGISTRY)), start=1)
         ]
     }
-    summary = bench.summarize(raw)
+    summary = bench.summarize(raw, limit_ms=0.5)
     assert list(summary) == list(REGISTRY)  # the registry's order, whatever pytest ran first
     last = list(REGISTRY)[-1]
-    assert summary[last] == {"size_mb": len(REGISTRY) / 1000, "median_ms": 2.0, "fps": 500.0}
+    assert summary[last] == {"size_mb": len(REGISTRY) / 1000, "median_ms": 2.0, "fps": 500.0, "x_limit": 4.0}
+    openvino = summary["openvino"]["size_mb"] * 1000
+    assert openvino == 2 * (list(REGISTRY).index("openvino") + 1)  # both of its files
 
 
 def test_model_spec_round_trips_through_its_json(tmp_path: Path) -> None:

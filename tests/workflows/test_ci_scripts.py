@@ -66,10 +66,12 @@ def test_report_shows_everything_a_reviewer_decides_on(pipeline: Pipeline, tmp_p
     assert "| latency ratio" not in gates  # the tests turn both latency gates off
     assert "| eval.json | accuracy.lite |" in diff and "| +0.05 | ↑ 🟢 |" in diff
     assert "other metric(s) equal main's" in diff and "per_class." not in diff
-    for fmt in bench:
+    timed = [fmt for fmt in bench if fmt != "compute_limit"]
+    for fmt in timed:
         assert f"| {fmt} | {bench[fmt]['size_mb']:.2f} |" in formats
     assert "| lite |" in formats and "| 1.000 |" in formats  # agreement with eager
-    assert formats.count("\n| ") == len(bench) + 2  # header, separator, one row per format
+    assert formats.count("\n| ") == len(timed) + 2  # header, separator, one row per format
+    assert "| × smaller |" in formats and "| × limit |" in formats and "Compute limit" in formats
     for label in labels:
         assert f"| {label} |" in per_class
     rows = [line for line in confusion.splitlines() if re.match(r"^\| \d+\. ", line)]
@@ -357,3 +359,22 @@ def test_release_notes_name_the_commit_and_run_main_gated() -> None:
     record = {"commit": "1234567890abcdef", "mlflow_run_id": "run-42", "files": {}}
     notes = release.release_notes("v2.0.0", card, "**All gates passed.**", "release", "", record)
     assert "commit `1234567890abcdef`" in notes and "MLflow run `run-42`" in notes
+
+
+def test_the_format_table_gives_each_formats_ratios_against_eager_and_the_compute_limit(
+    tmp_path: Path,
+) -> None:
+    bench = {
+        "eager": {"size_mb": 8.0, "median_ms": 20.0, "fps": 50.0, "x_limit": 8.0},
+        "onnx_int8": {"size_mb": 2.0, "median_ms": 5.0, "fps": 200.0, "x_limit": 2.0},
+        "compute_limit": {"gemm_gflops": 150.0, "model_gflop": 0.375, "limit_ms": 2.5, "threads": 2},
+    }
+    evaluation = {"accuracy": {"eager": 0.95, "onnx_int8": 0.94}, "agreement": {"onnx_int8": 0.97}}
+    (tmp_path / "bench.json").write_text(json.dumps(bench))
+    (tmp_path / "eval.json").write_text(json.dumps(evaluation))
+    table = ci_report.format_table(tmp_path)
+    assert "| onnx_int8 | 2.00 | 4.00 | 0.940 | +0.010 | 0.970 | 5.00 | 0.25 | 2.00 |" in table
+    assert "| eager | 8.00 | 1.00 | 0.950 | — | — | 20.00 | 1.00 | 8.00 |" in table
+    assert (
+        "Compute limit 2.50 ms: the model's 0.375 GFLOP per photo" in table and "compute_limit |" not in table
+    )

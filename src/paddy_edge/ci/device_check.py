@@ -7,12 +7,18 @@ pipeline's own evaluation (reports/predictions.csv). It imports only torch, nump
 paddy_edge.preprocess, so it runs without the pipeline's dependencies.
 
 With --optimized it also runs optimize_for_mobile (XNNPACK, which torch 2.1.0 has and the pipeline's
-torch lacks) on the same model and reports whether that variant agrees, and its latency here."""
+torch lacks) on the same model and reports whether that variant agrees, and its latency here.
+
+With --executorch (run from the pipeline's venv, which has the `executorch` package) it checks the
+ExecuTorch programs instead, the route off the deprecated lite interpreter: model.pte and model.int8.pte
+load in `executorch.runtime` and answer the same photos; model.pte must agree with the pipeline, the int8
+one is reported (its gate is the pipeline's)."""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib.metadata
 import json
 import sys
 import tempfile
@@ -46,13 +52,7 @@ def _probabilities(module, inputs: np.ndarray) -> np.ndarray:
 
 def check(root: Path, optimized: bool) -> dict:
     model_path = root / paths.LITE_MODEL
-    card = json.loads((root / paths.MODEL_CARD).read_text())
-    with (root / paths.PREDICTIONS).open() as handle:
-        expected = list(csv.DictReader(handle))
-    labels = card["labels"]
-    inputs = np.stack([load_app_input(root / paths.RAW / row["image"], card["input"]) for row in expected])
-    pipeline_top1 = np.array([labels.index(row["predicted"]) for row in expected])
-    truth = np.array([labels.index(row["actual"]) for row in expected])
+    inputs, pipeline_top1, truth = _validation(root)
 
     loaders = {
         "lite_interpreter": _load_for_lite_interpreter(str(model_path)),
@@ -67,7 +67,7 @@ def check(root: Path, optimized: bool) -> dict:
             loaders["xnnpack_optimized"] = _load_for_lite_interpreter(str(target))
     probs = {name: _probabilities(module, inputs) for name, module in loaders.items()}
     example = torch.from_numpy(inputs[:1])
-    report: dict = {"torch_version": torch.__version__, "images": len(expected), "model": str(model_path)}
+    report: dict = {"torch_version": torch.__version__, "images": len(truth), "model": str(model_path)}
     for name, p in probs.items():
         top1 = p.argmax(axis=1)
         report[name] = {
@@ -79,6 +79,67 @@ def check(root: Path, optimized: bool) -> dict:
     return report
 
 
+def _validation(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The validation photos as the app feeds them, the pipeline's top-1 for each, and the truth."""
+    card = json.loads((root / paths.MODEL_CARD).read_text())
+    with (root / paths.PREDICTIONS).open() as handle:
+        expected = list(csv.DictReader(handle))
+    labels = card["labels"]
+    inputs = np.stack([load_app_input(root / paths.RAW / row["image"], card["input"]) for row in expected])
+    pipeline_top1 = np.array([labels.index(row["predicted"]) for row in expected])
+    truth = np.array([labels.index(row["actual"]) for row in expected])
+    return inputs, pipeline_top1, truth
+
+
+def check_executorch(root: Path) -> dict:
+    from executorch.runtime import Runtime
+
+    inputs, pipeline_top1, truth = _validation(root)
+    report: dict = {"executorch_version": importlib.metadata.version("executorch"), "images": len(truth)}
+    for name, program in (
+        ("executorch", paths.EXECUTORCH_MODEL),
+        ("executorch_int8", paths.EXECUTORCH_INT8_MODEL),
+    ):
+        if not (root / program).is_file():
+            continue
+        method = Runtime.get().load_program(root / program).load_method("forward")
+
+        def run(x: torch.Tensor, method=method) -> torch.Tensor:
+            return method.execute([x])[0]
+
+        probs = _probabilities(run, inputs)
+        top1 = probs.argmax(axis=1)
+        report[name] = {
+            "agreement_with_pipeline": float((top1 == pipeline_top1).mean()),
+            "accuracy": float((top1 == truth).mean()),
+            "median_ms_here": round(_latency_ms(run, torch.from_numpy(inputs[:1])), 3),
+        }
+    return report
+
+
+def main_executorch(root: Path, min_agreement: float) -> int:
+    if not (root / paths.EXECUTORCH_MODEL).is_file():
+        print(
+            f"error: {root / paths.EXECUTORCH_MODEL} is missing: add executorch to export.formats and rerun"
+        )
+        return 2
+    report = check_executorch(root)
+    (root / paths.DEVICE_EXECUTORCH_REPORT).write_text(json.dumps(report, indent=2))
+    print(f"executorch {report['executorch_version']} runtime, {report['images']} validation photos")
+    for name in ("executorch", "executorch_int8"):
+        if name in report:
+            row = report[name]
+            print(
+                f"{name:<20}agree w/ pipeline {row['agreement_with_pipeline']:.4f}  "
+                f"accuracy {row['accuracy']:.4f}  {row['median_ms_here']:.2f} ms here"
+            )
+    if report["executorch"]["agreement_with_pipeline"] < min_agreement:
+        print(f"FAIL: model.pte agrees with the pipeline on < {min_agreement:.0%} of photos")
+        return 1
+    print("PASS: the ExecuTorch program gives the pipeline's answers")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -86,7 +147,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--min-agreement", type=float, default=1.0)
     parser.add_argument("--optimized", action="store_true", help="also try optimize_for_mobile here")
+    parser.add_argument("--executorch", action="store_true", help="check the .pte programs instead")
     args = parser.parse_args(argv)
+    for needed in (paths.MODEL_CARD, paths.PREDICTIONS):
+        if args.executorch and not (args.root / needed).is_file():
+            print(
+                f"error: {args.root / needed} is missing: run the pipeline first (make smoke or make repro)"
+            )
+            return 2
+    if args.executorch:
+        return main_executorch(args.root, args.min_agreement)
     for needed in (paths.LITE_MODEL, paths.MODEL_CARD, paths.PREDICTIONS):
         if not (args.root / needed).is_file():
             print(

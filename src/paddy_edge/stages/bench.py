@@ -1,14 +1,16 @@
-"""Stage bench: batch-1 latency of every registered format with pytest-benchmark
-(benchmarks/test_latency.py), file sizes, and a summary table (format, size MB, median ms, FPS) as a
-DVC metric and in MLflow. Accuracy is evaluate's: bench does not read it, so a re-evaluation does not
-re-benchmark."""
+"""Stage bench: batch-1 latency of every built format with pytest-benchmark (benchmarks/test_latency.py),
+each in its own process; file sizes; this CPU's compute limit for the model (its FLOPs at the measured
+fp32 GEMM rate). The summary is a DVC metric and in MLflow, and with evaluate's accuracy it makes the
+formats table (how much smaller, how much accuracy lost, how much faster) and the size-vs-latency plot."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -16,35 +18,46 @@ from rich.table import Table
 
 from paddy_edge import paths, tracking
 from paddy_edge.card import read_card
+from paddy_edge.ci.report import FORMAT_COLUMNS, format_rows
 from paddy_edge.config import BenchParams, Params
 from paddy_edge.errors import UserError
-from paddy_edge.formats import REGISTRY, runner
+from paddy_edge.formats import REGISTRY, built_formats, runner
 
 BENCH_TESTS = Path("benchmarks/test_latency.py")
 
 
-def run_benchmarks(params: BenchParams, target: Path) -> dict:
+def run_benchmarks(params: BenchParams, formats: list[str], target: Path) -> dict:
+    """Time each format in its own pytest-benchmark process (see benchmarks/test_latency.py) and merge
+    their JSON into `target`."""
     env = dict(os.environ)
     env.update(
         PADDY_EDGE_BENCH_ROUNDS=str(params.rounds),
         PADDY_EDGE_BENCH_WARMUP=str(params.warmup_rounds),
         PADDY_EDGE_BENCH_THREADS=str(params.threads),
     )
+    merged: dict = {}
     with paths.atomic_file(target) as tmp:
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(BENCH_TESTS),
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            f"--benchmark-json={tmp}",
-            "--benchmark-columns=min,median,max,stddev,ops,rounds",
-        ]
-        if run_child(command, env) != 0:
-            raise UserError(f"the benchmarks in {BENCH_TESTS} failed (see above)")
-    return paths.read_json(target, "bench")
+        for fmt in formats:
+            one = tmp.with_name(f"{fmt}.json")
+            command = [
+                sys.executable,
+                "-m",
+                "pytest",
+                str(BENCH_TESTS),
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                f"--benchmark-json={one}",
+                "--benchmark-columns=min,median,max,stddev,ops,rounds",
+            ]
+            if run_child(command, env | {"PADDY_EDGE_BENCH_FORMATS": fmt}) != 0:
+                raise UserError(f"the {fmt} benchmark in {BENCH_TESTS} failed (see above)")
+            result = paths.read_json(one, "bench")
+            merged = merged or {**result, "benchmarks": []}
+            merged["benchmarks"] += result["benchmarks"]
+        merged["timing"] = "each format in its own process"
+        tmp.write_text(json.dumps(merged, indent=2) + "\n")
+    return merged
 
 
 def run_child(command: list[str], env: dict[str, str]) -> int:
@@ -66,50 +79,129 @@ def run_child(command: list[str], env: dict[str, str]) -> int:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
-def summarize(raw: dict) -> dict:
-    """pytest-benchmark's JSON -> {format: size_mb, median_ms, fps}, in the registry's order."""
-    medians = {bench["extra_info"]["format"]: bench["stats"]["median"] for bench in raw["benchmarks"]}
+def compute_limit(threads: int, gemm_size: int = 1024, repeats: int = 10) -> dict:
+    """This CPU's fp32 matrix-multiply rate at `threads` (best of `repeats`) and the trained model's FLOPs
+    per photo (torch.utils.flop_counter): their quotient is the fastest any format could run here. A
+    latency given as a multiple of it means the same on a fast, a slow or a busy machine."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from paddy_edge.model import load_trained
+
+    torch.set_num_threads(threads)
+    network, spec = load_trained()
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        network(torch.zeros(1, 3, spec.image_size, spec.image_size))
+    a, b = torch.rand(gemm_size, gemm_size), torch.rand(gemm_size, gemm_size)
+    best = float("inf")
+    with torch.inference_mode():
+        for attempt in range(repeats + 2):  # the first two warm the caches and the thread pool
+            started = time.perf_counter()
+            a @ b
+            if attempt >= 2:
+                best = min(best, time.perf_counter() - started)
+    gflops = 2 * gemm_size**3 / best / 1e9
+    model_gflop = counter.get_total_flops() / 1e9
     return {
-        fmt: {
-            "size_mb": round(REGISTRY[fmt].file.stat().st_size / 1e6, 3),
-            "median_ms": round(medians[fmt] * 1000, 3),
-            "fps": round(1 / medians[fmt], 1),
-        }
-        for fmt in REGISTRY
-        if fmt in medians
+        "gemm_gflops": round(gflops, 1),
+        "model_gflop": round(model_gflop, 4),
+        "limit_ms": round(model_gflop / gflops * 1000, 3),
+        "threads": threads,
     }
 
 
-def print_summary(summary: dict, threads: int) -> None:
-    table = Table(title=f"Batch-1 latency on this CPU ({threads} thread(s))")
-    for column in ("format", "size MB", "median ms", "× eager", "FPS"):
+def summarize(raw: dict, limit_ms: float | None = None) -> dict:
+    """pytest-benchmark's JSON -> {format: size_mb, median_ms, fps[, x_limit]}, in the registry's order."""
+    medians = {bench["extra_info"]["format"]: bench["stats"]["median"] for bench in raw["benchmarks"]}
+    summary = {}
+    for fmt in REGISTRY:
+        if fmt not in medians:
+            continue
+        row = {
+            "size_mb": round(sum(file.stat().st_size for file in REGISTRY[fmt].files) / 1e6, 3),
+            "median_ms": round(medians[fmt] * 1000, 3),
+            "fps": round(1 / medians[fmt], 1),
+        }
+        if limit_ms:
+            row["x_limit"] = round(row["median_ms"] / limit_ms, 2)
+        summary[fmt] = row
+    return summary
+
+
+def print_table(rows: list[list[str]], limit: dict) -> None:
+    title = (
+        f"Formats: batch-1 latency, {limit['threads']} thread(s), each in its own process. Compute limit "
+        f"{limit['limit_ms']:.2f} ms: {limit['model_gflop']:.3f} GFLOP at {limit['gemm_gflops']:.0f} GFLOP/s "
+        "(this CPU's fp32 GEMM)"
+    )
+    table = Table(title=title)
+    for column in FORMAT_COLUMNS:
         table.add_column(column, justify="left" if column == "format" else "right")
-    eager = summary.get("eager", {}).get("median_ms")
-    for fmt, row in summary.items():
-        ratio = f"{row['median_ms'] / eager:.2f}" if eager else "-"
-        table.add_row(fmt, f"{row['size_mb']:.2f}", f"{row['median_ms']:.2f}", ratio, f"{row['fps']:.1f}")
+    for row in rows:
+        table.add_row(*row)
     Console().print(table)
 
 
-def check_exports() -> None:
-    """Every format loads here before the benchmark child starts: a missing or damaged file is one
-    message naming it, not pytest's tracebacks (and nothing is created in a wrong folder)."""
-    read_card()
-    for fmt in REGISTRY:
+def write_plot(summary: dict, evaluation: dict, csv_target: Path, png_target: Path) -> None:
+    """Size against latency, one point per format: the DVC plot's data and a PNG for people."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    accuracy = evaluation.get("accuracy", {})
+    lines = ["format,size_mb,median_ms,accuracy"]
+    lines += [
+        f"{fmt},{row['size_mb']},{row['median_ms']},{accuracy.get(fmt, '')}" for fmt, row in summary.items()
+    ]
+    with paths.atomic_file(csv_target) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for fmt, row in summary.items():
+        axes.scatter(row["size_mb"], row["median_ms"])
+        axes.annotate(fmt, (row["size_mb"], row["median_ms"]), textcoords="offset points", xytext=(5, 4))
+    axes.set_xlabel("file MB")
+    axes.set_ylabel("batch-1 median ms (this CPU)")
+    axes.set_title("Size against latency, per format")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    with paths.atomic_file(png_target) as tmp:
+        figure.savefig(tmp, dpi=110, format="png")
+    plt.close(figure)
+
+
+def check_exports() -> list[str]:
+    """Every built format loads here before the benchmark children start: a missing or damaged file is
+    one message naming it, not pytest's tracebacks (and nothing is created in a wrong folder)."""
+    formats = built_formats(read_card())
+    for fmt in formats:
         runner(fmt, threads=1)
+    return formats
 
 
 def run(params: Params) -> None:
     import mlflow
 
-    check_exports()
+    formats = check_exports()
     with tracking.resume_run(params.mlflow.experiment, "bench"):
         tracking.log_settings(params, "bench")
-        raw = run_benchmarks(params.bench, paths.BENCH_RAW)
-        summary = summarize(raw)
-        paths.write_json(paths.BENCH_SUMMARY, summary)
+        limit = compute_limit(params.bench.threads)
+        raw = run_benchmarks(params.bench, formats, paths.BENCH_RAW)
+        summary = summarize(raw, limit["limit_ms"])
+        report = {**summary, "compute_limit": limit}
+        paths.write_json(paths.BENCH_SUMMARY, report)
+        evaluation = paths.read_json(paths.EVAL_METRICS, "evaluate")
+        write_plot(summary, evaluation, paths.FORMATS_CSV, paths.FORMATS_PNG)
+        mlflow.log_metrics({f"compute_limit.{key}": value for key, value in limit.items()})
+        mlflow.log_metrics({f"x_limit.{fmt}": row["x_limit"] for fmt, row in summary.items()})
         mlflow.log_metrics({f"latency_ms.{fmt}": row["median_ms"] for fmt, row in summary.items()})
         mlflow.log_metrics({f"fps.{fmt}": row["fps"] for fmt, row in summary.items()})
         mlflow.log_artifact(str(paths.BENCH_RAW), "reports")
         mlflow.log_artifact(str(paths.BENCH_SUMMARY), "reports")
-    print_summary(summary, params.bench.threads)
+        for plot in (paths.FORMATS_CSV, paths.FORMATS_PNG):
+            mlflow.log_artifact(str(plot), "reports")
+        rows = format_rows(report, evaluation)
+        mlflow.log_table(
+            {column: [row[i] for row in rows] for i, column in enumerate(FORMAT_COLUMNS)}, "formats.json"
+        )
+    print_table(rows, limit)

@@ -1,4 +1,4 @@
-"""Stage evaluate: accuracy of every registered format (paddy_edge.formats) on the validation photos,
+"""Stage evaluate: accuracy of every format export built (paddy_edge.formats) on the validation photos,
 preprocessed as the app does from the original files; parity of each export with eager; per-class
 precision/recall and a confusion matrix of the phone's format (the lite model). A validation photo that can
 no longer be read is skipped and named (eval.json counts them); a model card that disagrees with the model
@@ -16,7 +16,7 @@ from paddy_edge import paths, tracking
 from paddy_edge.card import read_card
 from paddy_edge.config import Params, flatten
 from paddy_edge.errors import UserError
-from paddy_edge.formats import PHONE_FORMAT, REGISTRY, runner
+from paddy_edge.formats import PHONE_FORMAT, REGISTRY, built_formats, runner
 from paddy_edge.images import UnreadableImage
 from paddy_edge.preprocess import load_app_input, softmax
 
@@ -119,7 +119,7 @@ def evaluate(params: Params) -> tuple[dict, dict]:
     """Write the evaluation reports; return the metrics and the lite model's per-class scores."""
     card = read_card()
     inputs, truth, sources, skipped = validation_inputs(card, paths.MANIFEST, paths.RAW)
-    probs = {fmt: probabilities(fmt, inputs, params.evaluate.batch_size) for fmt in REGISTRY}
+    probs = {fmt: probabilities(fmt, inputs, params.evaluate.batch_size) for fmt in built_formats(card)}
     check_outputs(card, probs)
     metrics = {**compare(probs, truth), "skipped_images": len(skipped)}
     labels = card["labels"]

@@ -1,7 +1,11 @@
-"""Stage export: the trained network, in eval mode on the CPU, as every format the registry writes
-(paddy_edge.formats: model.ptl for the phone, model.onnx), plus
+"""Stage export: the trained network, in eval mode on the CPU, as each format of params `export.formats`
+(paddy_edge.formats: model.ptl for the phone; ONNX, its int8 twin and OpenVINO; ExecuTorch fp32 and int8),
+plus
 - labels.txt: one label per line and no trailing newline (the app splits on "\\n");
-- model_card.json: everything the app needs to feed the model, with sizes and sha256 of each file.
+- model_card.json: everything the app needs to feed the model, with sizes and sha256 of each file, and
+  each built format's files.
+The int8 formats are calibrated on `export.calibration_images` training photos, preprocessed as the app
+does from the original files.
 
 The app's untrained placeholder is the same bundle on a tiny network (`write_placeholder`)."""
 
@@ -9,14 +13,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 
 from paddy_edge import formats, paths, tracking
 from paddy_edge.config import Params
 from paddy_edge.errors import UserError
+from paddy_edge.images import UnreadableImage
 from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, load_trained
+from paddy_edge.preprocess import load_app_input
 from paddy_edge.sample import PADDY_LABELS
 
 PLACEHOLDER_ONNX_OPSET = 17
@@ -52,21 +61,35 @@ def write_bundle(
     out: Path,
     *,
     name: str,
-    names: tuple[str, ...] = formats.EXPORTED_FORMATS,
+    names: tuple[str, ...],
+    seconds: dict[str, float] | None = None,
 ) -> dict:
-    """Write each format in `names`, labels.txt and model_card.json into out; return the card."""
+    """Write each format in `names` (in the registry's order), labels.txt and model_card.json into out;
+    return the card. `seconds` receives how long each format took to build (kept out of the card, which
+    stays byte-identical from run to run)."""
     network = network.eval()
     facts: dict = {}
-    for fmt in names:
+    built = [fmt for fmt in formats.REGISTRY if fmt in names]
+    for fmt in built:
         entry = formats.REGISTRY[fmt]
+        started = time.perf_counter()
         facts |= entry.write(network, spec, out / entry.file.name)
+        if seconds is not None:
+            seconds[fmt] = time.perf_counter() - started
     (out / paths.EXPORT_LABELS.name).write_text("\n".join(spec.model.labels))
     files = {
         file.name: {"bytes": file.stat().st_size, "sha256": paths.sha256(file)}
         for file in sorted(out.iterdir())
         if file.name != paths.MODEL_CARD.name
     }
-    card = {"name": name, **spec.metadata, **facts, "files": files}
+    built_formats = {
+        fmt: {
+            "files": [file.name for file in formats.REGISTRY[fmt].files],
+            "bytes": sum(files[file.name]["bytes"] for file in formats.REGISTRY[fmt].files),
+        }
+        for fmt in built
+    }
+    card = {"name": name, **spec.metadata, **facts, "formats": built_formats, "files": files}
     (out / paths.MODEL_CARD.name).write_text(json.dumps(card, indent=2) + "\n")
     return card
 
@@ -93,18 +116,51 @@ def write_placeholder(out: Path, image_size: int = 224) -> dict:
     return write_bundle(network, spec, out, name="paddy-edge-placeholder", names=(formats.PHONE_FORMAT,))
 
 
-def export(params: Params, out: Path, run_id: str | None) -> dict:
+def calibration_photos(manifest: Path, raw: Path, model_input: dict, count: int, seed: int = 0) -> np.ndarray:
+    """`count` training photos (or all there are), preprocessed as the app does from the original files:
+    what the int8 formats see while their activation ranges are measured."""
+    frame = pd.read_csv(manifest)
+    train = frame[frame["split"] == "train"]
+    chosen = train.sample(min(count, len(train)), random_state=seed)
+    photos = []
+    for source in chosen["source"]:
+        try:
+            photos.append(load_app_input(raw / source, model_input))
+        except UnreadableImage as exc:
+            print(f"Calibration skips {raw / source}: {exc}")
+    if not photos:
+        raise UserError(f"none of the training photos under {raw} can be read for calibration: run dvc repro")
+    return np.stack(photos)
+
+
+def check_installed(names: list[str]) -> None:
+    for fmt in names:
+        missing = formats.REGISTRY[fmt].missing_modules()
+        if missing:
+            raise UserError(
+                f"export.formats lists {fmt}, which needs {', '.join(missing)}: run `make setup`, or drop "
+                f"{fmt} from export.formats in params.yaml"
+            )
+
+
+def export(params: Params, out: Path, run_id: str | None, seconds: dict[str, float] | None = None) -> dict:
     network, model = load_trained()
     train_run = tracking.run_id_from_train()
     metadata = {**model_metadata(model, params.evaluate.resample, run_id, train_run), "placeholder": False}
-    spec = formats.ExportSpec(model, metadata, params.export.onnx_opset)
-    return write_bundle(network, spec, out, name=params.mlflow.registered_model)
+    calibration = None
+    if any(formats.REGISTRY[fmt].twin for fmt in params.export.formats):
+        calibration = calibration_photos(
+            paths.MANIFEST, paths.RAW, metadata["input"], params.export.calibration_images
+        )
+    spec = formats.ExportSpec(model, metadata, params.export.onnx_opset, calibration)
+    names = tuple(params.export.formats)
+    return write_bundle(network, spec, out, name=params.mlflow.registered_model, names=names, seconds=seconds)
 
 
-def check_free_space(weights: Path, out: Path) -> None:
-    """Each format is about the size of the weights, written once here and once more into a local MLflow
-    artifact store: refuse up front rather than fill the disk halfway through."""
-    needed = 2 * len(formats.EXPORTED_FORMATS) * weights.stat().st_size + 16 * 2**20
+def check_free_space(weights: Path, out: Path, count: int) -> None:
+    """Each format is at most about the size of the weights, written once here and once more into a
+    local MLflow artifact store: refuse up front rather than fill the disk halfway through."""
+    needed = 2 * count * weights.stat().st_size + 16 * 2**20
     out.parent.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(out.parent).free
     if free < needed:
@@ -119,18 +175,18 @@ def run(params: Params) -> None:
     import mlflow
 
     paths.raise_missing(paths.WEIGHTS, "train")
-    check_free_space(paths.WEIGHTS, paths.EXPORTED)
+    check_installed(params.export.formats)
+    check_free_space(paths.WEIGHTS, paths.EXPORTED, len(params.export.formats))
     with tracking.resume_run(params.mlflow.experiment, "export") as run:
+        seconds: dict[str, float] = {}
         with paths.atomic_dir(paths.EXPORTED) as staging:
-            card = export(params, staging, run.info.run_id)
+            card = export(params, staging, run.info.run_id, seconds)
+        mlflow.log_metrics({f"export_seconds.{fmt}": value for fmt, value in seconds.items()})
         tracking.log_settings(params, "export", "evaluate.resample", "mlflow.registered_model")
         mlflow.log_artifacts(str(paths.EXPORTED), "model")
         mlflow.set_tag("export.mobile_optimized", str(card["mobile_optimized"]).lower())
-        mlflow.log_metrics(
-            {
-                f"size_mb.{fmt}": card["files"][formats.REGISTRY[fmt].file.name]["bytes"] / 1e6
-                for fmt in formats.EXPORTED_FORMATS
-            }
-        )
-    sizes = ", ".join(f"{name} {info['bytes'] / 1e6:.2f} MB" for name, info in card["files"].items())
-    print(f"Exported to {paths.EXPORTED}: {sizes}; mobile_optimized={card['mobile_optimized']}")
+        mlflow.log_metrics({f"size_mb.{fmt}": built["bytes"] / 1e6 for fmt, built in card["formats"].items()})
+    built = ", ".join(
+        f"{fmt} {info['bytes'] / 1e6:.2f} MB in {seconds[fmt]:.1f} s" for fmt, info in card["formats"].items()
+    )
+    print(f"Exported to {paths.EXPORTED}: {built}; mobile_optimized={card['mobile_optimized']}")

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from paddy_edge import paths, tracking
 from paddy_edge.card import app_contract_problem, read_card
-from paddy_edge.config import GateParams, Params
+from paddy_edge.config import FormatGate, GateParams, Params
 from paddy_edge.errors import GatesFailed, UserError
 from paddy_edge.formats import PHONE_FORMAT, REGISTRY
 
@@ -91,11 +91,16 @@ def checks(gates: GateParams, evaluation: Any, bench: Any) -> list[Check]:
         raise ev.wrong(f"'agreement' is {agreement!r}, not one number per format")
     eager_accuracy = ev.number("accuracy", "eager")
     for fmt in agreement:
+        own = gates.formats.get(fmt, FormatGate())  # type: ignore[call-overload]
+        max_drop = gates.max_accuracy_drop if own.max_accuracy_drop is None else own.max_accuracy_drop
+        min_agreement = gates.min_agreement if own.min_agreement is None else own.min_agreement
         drop = eager_accuracy - ev.number("accuracy", fmt)
-        result.append(Check(f"accuracy drop ({fmt} vs eager)", drop, "<=", gates.max_accuracy_drop))
+        result.append(Check(f"accuracy drop ({fmt} vs eager)", drop, "<=", max_drop))
         result.append(
-            Check(f"top-1 agreement ({fmt} vs eager)", ev.number("agreement", fmt), ">=", gates.min_agreement)
+            Check(f"top-1 agreement ({fmt} vs eager)", ev.number("agreement", fmt), ">=", min_agreement)
         )
+        if own.max_size_mb is not None:
+            result.append(Check(f"size MB ({fmt})", be.number(fmt, "size_mb"), "<=", own.max_size_mb))
     phone_ms = be.number(phone, "median_ms") if gates.max_latency_ratio or gates.max_latency_ms else 0.0
     if gates.max_latency_ratio is not None:
         eager_ms = be.number("eager", "median_ms")

@@ -1,0 +1,107 @@
+"""executorch (`torch.export` -> XNNPACK partitioner -> `.pte`) and executorch_int8 (PT2E post-training
+quantization with the XNNPACK quantizer, calibrated on training photos preprocessed as the app does).
+ExecuTorch is where PyTorch sends mobile users after the lite interpreter; both run here in
+`executorch.runtime`. The programs take one photo (batch 1), as the phone feeds them."""
+
+from __future__ import annotations
+
+import copy
+import importlib.metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from paddy_edge import paths
+from paddy_edge.formats.registry import ExportSpec, Format, Runner, example_input
+
+if TYPE_CHECKING:
+    import torch
+
+
+def _exportable(network: torch.nn.Module) -> torch.nn.Module:
+    """A copy whose layers are all in the Core ATen opset that ExecuTorch lowers: fastai's head pools
+    with AdaptiveConcatPool2d(1), whose adaptive max pool is not; a global max and mean are the same."""
+    import torch
+    from fastai.layers import AdaptiveConcatPool2d
+
+    class GlobalConcatPool(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.cat([x.amax((2, 3), keepdim=True), x.mean((2, 3), keepdim=True)], 1)
+
+    network = copy.deepcopy(network).eval()
+    for module in list(network.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, AdaptiveConcatPool2d) and child.size in (1, (1, 1)):
+                setattr(module, name, GlobalConcatPool())
+    return network
+
+
+def _lower(program: Any, target: Path) -> dict[str, Any]:
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
+    target.write_bytes(lowered.buffer)
+    return {"executorch_version": importlib.metadata.version("executorch")}
+
+
+def _write_executorch(network: torch.nn.Module, spec: ExportSpec, target: Path) -> dict[str, Any]:
+    import torch
+
+    with torch.no_grad():
+        program = torch.export.export(_exportable(network), (example_input(spec),))
+    return _lower(program, target)
+
+
+def _write_executorch_int8(network: torch.nn.Module, spec: ExportSpec, target: Path) -> dict[str, Any]:
+    import torch
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    assert spec.calibration is not None, "export passes calibration photos to the int8 formats"
+    example = (example_input(spec),)
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    with torch.no_grad():
+        graph = torch.export.export(_exportable(network), example).module()
+        observed = prepare_pt2e(graph, quantizer)
+        for photo in spec.calibration:
+            observed(torch.from_numpy(photo[None]))
+        quantized = convert_pt2e(observed)
+        program = torch.export.export(quantized, example)
+    return _lower(program, target)
+
+
+def _load_executorch(file: Path, threads: int) -> Runner:
+    import torch
+    from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+    from executorch.runtime import Runtime
+
+    if threads:
+        _unsafe_reset_threadpool(threads)
+    method = Runtime.get().load_program(file).load_method("forward")
+    if method is None:
+        raise RuntimeError(f"{file} has no forward method")
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return np.concatenate([method.execute([torch.from_numpy(photo[None])])[0].numpy() for photo in batch])
+
+    return run
+
+
+FORMATS = (
+    Format(
+        "executorch", paths.EXECUTORCH_MODEL, _load_executorch, _write_executorch, requires=("executorch",)
+    ),
+    Format(
+        "executorch_int8",
+        paths.EXECUTORCH_INT8_MODEL,
+        _load_executorch,
+        _write_executorch_int8,
+        twin="executorch",
+        requires=("executorch",),
+    ),
+)

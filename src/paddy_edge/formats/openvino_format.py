@@ -1,0 +1,52 @@
+"""openvino: the ONNX model converted by `openvino.convert_model` to OpenVINO's IR (model.xml + model.bin),
+run by the OpenVINO CPU plugin with the latency hint: the runtime of Intel edge boxes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from paddy_edge import paths
+from paddy_edge.formats.registry import ExportSpec, Format, Runner
+
+if TYPE_CHECKING:
+    import torch
+
+
+def _write_openvino(network: torch.nn.Module, spec: ExportSpec, target: Path) -> dict[str, Any]:
+    import openvino as ov
+
+    model = ov.convert_model(str(target.with_name(paths.ONNX_MODEL.name)))
+    ov.save_model(model, str(target), compress_to_fp16=False)  # fp32, as the other formats
+    return {"openvino_version": ov.get_version()}
+
+
+def _load_openvino(file: Path, threads: int) -> Runner:
+    import openvino as ov
+
+    # f32: on CPUs with bf16 units (AMX, AVX512-BF16) the plugin would otherwise compute in bf16
+    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    compiled = ov.Core().compile_model(str(file), "CPU", config)
+    request = compiled.create_infer_request()
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return np.array(request.infer([batch])[compiled.output(0)])
+
+    return run
+
+
+FORMATS = (
+    Format(
+        "openvino",
+        paths.OPENVINO_MODEL,
+        _load_openvino,
+        _write_openvino,
+        source="onnx",
+        requires=("openvino",),
+        companions=(paths.OPENVINO_MODEL.with_suffix(".bin").name,),
+    ),
+)

@@ -1,0 +1,94 @@
+"""Every format of the registry, written by export's own write_bundle from a tiny network (with fastai's
+pooling head, which ExecuTorch cannot lower as it is) and run by its own runner: the files, the card, and
+the answers against eager. Fast: a 32-px network of a few hundred weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import get_args
+
+import numpy as np
+import pytest
+import torch
+from fastai.layers import AdaptiveConcatPool2d
+
+from paddy_edge import formats, paths
+from paddy_edge.config import FORMAT_SOURCES, ExportFormat
+from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
+from paddy_edge.sample import PADDY_LABELS
+from paddy_edge.stages.export import model_metadata, write_bundle
+
+SIZE = 32
+INT8 = [name for name, fmt in formats.REGISTRY.items() if fmt.twin]
+
+
+def tiny_fastai_network() -> torch.nn.Module:
+    """A body and the head vision_learner puts on a timm model (concat max+avg pool, then linear)."""
+    torch.manual_seed(3)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, kernel_size=3, stride=2),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 16, kernel_size=3, stride=2),
+        torch.nn.ReLU(),
+        AdaptiveConcatPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(32, len(PADDY_LABELS)),
+    ).eval()
+
+
+def photos(count: int, seed: int) -> np.ndarray:
+    """Images as the app feeds them: pixels in [0, 1], normalized with the ImageNet mean/std."""
+    pixels = np.random.default_rng(seed).random((count, 3, SIZE, SIZE), dtype=np.float32)
+    mean = np.asarray(IMAGENET_MEAN, np.float32)[:, None, None]
+    std = np.asarray(IMAGENET_STD, np.float32)[:, None, None]
+    return ((pixels - mean) / std).astype(np.float32)
+
+
+def bundle(out: Path, calibration: np.ndarray) -> tuple[torch.nn.Module, dict]:
+    network = tiny_fastai_network()
+    model = ModelSpec("tiny-fastai-head", list(PADDY_LABELS), SIZE, IMAGENET_MEAN, IMAGENET_STD)
+    metadata = {**model_metadata(model, "nearest", "run-x"), "placeholder": False}
+    spec = formats.ExportSpec(model, metadata, 17, calibration)
+    card = write_bundle(network, spec, out, name="tiny", names=formats.EXPORTED_FORMATS)
+    return network, card
+
+
+@pytest.fixture(scope="module")
+def every_format(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module, dict]:
+    out = tmp_path_factory.mktemp("every_format")
+    network, card = bundle(out, photos(16, seed=0))
+    return out, network, card
+
+
+def test_params_names_every_format_export_can_build() -> None:
+    assert set(get_args(ExportFormat)) == set(formats.EXPORTED_FORMATS)
+    assert {name: f.source for name, f in formats.REGISTRY.items() if f.source} == FORMAT_SOURCES
+
+
+def test_each_format_writes_its_files_and_the_card_lists_them(every_format) -> None:
+    out, _, card = every_format
+    assert list(card["formats"]) == list(formats.EXPORTED_FORMATS)
+    for name, built in card["formats"].items():
+        files = [f.name for f in formats.REGISTRY[name].files]
+        assert built["files"] == files and all((out / f).is_file() for f in files), name
+        assert built["bytes"] == sum((out / f).stat().st_size for f in files)
+        for file in files:
+            assert card["files"][file]["sha256"] == paths.sha256(out / file)
+    assert card["onnx_nodes"]["slimmed"] <= card["onnx_nodes"]["exported"]
+    assert card["calibration_photos"] == 16
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no scratch file left
+
+
+@pytest.mark.parametrize("name", formats.EXPORTED_FORMATS)
+def test_each_runner_answers_as_eager_does(every_format, name: str) -> None:
+    out, network, _ = every_format
+    batch = photos(5, seed=1)
+    with torch.no_grad():
+        eager = network(torch.from_numpy(batch)).numpy()
+    logits = formats.runner(name, threads=1, file=out / formats.REGISTRY[name].file.name)(batch)
+    assert logits.shape == eager.shape and np.isfinite(logits).all()
+    # fp32 formats compute the same function; int8 ones approximate it within a few quantization steps
+    spread = float(eager.max() - eager.min())
+    tolerance = 0.15 * spread if name in INT8 else 1e-4 * max(spread, 1.0)
+    assert np.abs(logits - eager).max() <= tolerance, (name, np.abs(logits - eager).max(), spread)
