@@ -24,6 +24,7 @@ from paddy_edge.errors import UserError
 from paddy_edge.formats import REGISTRY, built_formats, runner
 
 BENCH_TESTS = Path("benchmarks/test_latency.py")
+TABLE_WIDTH = 120
 
 
 def run_benchmarks(params: BenchParams, formats: list[str], target: Path) -> dict:
@@ -139,7 +140,10 @@ def print_table(rows: list[list[str]], limit: dict) -> None:
         table.add_column(column, justify="left" if column == "format" else "right")
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    console = Console()
+    if console.width < TABLE_WIDTH:  # a log or a narrow terminal: never cut a format's name or a figure
+        console = Console(width=TABLE_WIDTH)
+    console.print(table)
 
 
 def write_plot(summary: dict, evaluation: dict, csv_target: Path, png_target: Path) -> None:
