@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import importlib.metadata
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,10 @@ from paddy_edge.formats.registry import ExportSpec, Format, Runner, example_inpu
 
 if TYPE_CHECKING:
     import torch
+
+# torchao 0.18 registers an Enum with torch's pytree, and torch 2.15 warns about it on every import of
+# ExecuTorch's quantizer and runtime: one line of noise in export, evaluate, bench and device-check.
+logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
 
 
 def _exportable(network: torch.nn.Module) -> torch.nn.Module:
