@@ -378,3 +378,27 @@ def test_the_format_table_gives_each_formats_ratios_against_eager_and_the_comput
     assert (
         "Compute limit 2.50 ms: the model's 0.375 GFLOP per photo" in table and "compute_limit |" not in table
     )
+
+
+def test_a_format_that_failed_its_gate_is_marked_in_the_table(tmp_path: Path) -> None:
+    bench = {
+        "eager": {"size_mb": 8.0, "median_ms": 20.0, "fps": 50.0},
+        "lite": {"size_mb": 8.0, "median_ms": 15.0, "fps": 66.7},
+        "onnx_int8": {"size_mb": 2.0, "median_ms": 5.0, "fps": 200.0},
+    }
+    gate = {
+        "passed": False,
+        "checks": [
+            {"name": "accuracy (lite)", "passed": True},
+            {"name": "top-1 agreement (onnx_int8 vs eager)", "passed": False},
+            {"name": "size MB (onnx_int8)", "passed": False},
+        ],
+    }
+    for name, content in (("bench.json", bench), ("eval.json", {}), ("gate.json", gate)):
+        (tmp_path / name).write_text(json.dumps(content))
+    table = ci_report.format_table(tmp_path)
+    assert "| **onnx_int8** ❌ | 2.00 |" in table and "| lite | 8.00 |" in table
+    assert "❌ failed its gates: onnx_int8" in table
+    assert ci_report.failed_formats(
+        {"checks": [{"name": "median latency ms (lite, batch 1)", "passed": False}]}
+    ) == {"lite"}

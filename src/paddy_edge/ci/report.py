@@ -140,15 +140,34 @@ def format_rows(bench: dict, evaluation: dict) -> list[list[str]]:
     return table
 
 
+def failed_formats(gate: dict) -> set[str]:
+    """The formats named by a failed check of gate.json: "top-1 agreement (onnx_int8 vs eager)",
+    "size MB (onnx_int8)", "accuracy (lite)", "median latency ms (lite, batch 1)"."""
+    failed = set()
+    for check in gate.get("checks", []):
+        if isinstance(check, dict) and not check.get("passed", True):
+            name = str(check.get("name", ""))
+            inside = name[name.find("(") + 1 :] if "(" in name else ""
+            subject = inside.replace(",", " ").replace(")", " ").split(" ")[0]
+            failed.add("lite" if subject == "model.ptl" else subject)  # "model size MB (model.ptl)"
+    return failed
+
+
 def format_table(reports: Path) -> str:
     bench, evaluation = _load(reports, "bench.json"), _load(reports, "eval.json")
     if not bench:
         return "_No benchmark report._"
+    failed = failed_formats(_load(reports, "gate.json"))
+    rows = format_rows(bench, evaluation)
+    for row in rows:
+        row[0] = f"**{row[0]}** ❌" if row[0] in failed else row[0]
     lines = [
         "| " + " | ".join(FORMAT_COLUMNS) + " |",
         "| --- |" + " ---: |" * (len(FORMAT_COLUMNS) - 1),
-        *("| " + " | ".join(row) + " |" for row in format_rows(bench, evaluation)),
+        *("| " + " | ".join(row) + " |" for row in rows),
     ]
+    if failed:
+        lines += ["", f"❌ failed its gates: {', '.join(sorted(failed))} (see the gate table)."]
     limit = bench.get("compute_limit")
     if isinstance(limit, dict) and "limit_ms" in limit:
         lines += [
