@@ -31,7 +31,7 @@ TEST_OVERLAY: dict[str, Any] = {
     "bench": {"rounds": 5, "warmup_rounds": 1},
     # The slow tests export again and again; executorch_int8's PT2E lowering alone takes about a minute.
     # It is covered by tests/model/test_formats.py (tiny network) and end to end by `make smoke` in CI.
-    "export": {"formats": ["lite", "onnx", "onnx_int8", "openvino", "executorch"]},
+    "export": {"formats": ["lite", "onnx", "onnx_int8", "openvino", "openvino_int8", "executorch"]},
     "gates": {"max_latency_ratio": None, "max_latency_ms": None},
 }
 

@@ -73,8 +73,11 @@ class TrainParams(Section):
 
 # The formats export can build (paddy_edge.formats registers each; tests hold the two lists together).
 # Kept here as names so that validating params imports no runtime.
-ExportFormat = Literal["lite", "onnx", "onnx_int8", "openvino", "executorch", "executorch_int8"]
-FORMAT_SOURCES = {"onnx_int8": "onnx", "openvino": "onnx"}  # converted from that format's file
+ExportFormat = Literal[
+    "lite", "onnx", "onnx_int8", "openvino", "openvino_int8", "executorch", "executorch_int8"
+]
+# converted from that format's file
+FORMAT_SOURCES = {"onnx_int8": "onnx", "openvino": "onnx", "openvino_int8": "openvino"}
 
 
 class ExportParams(Section):

@@ -38,6 +38,7 @@ LITE_MODEL = EXPORTED / "model.ptl"
 ONNX_MODEL = EXPORTED / "model.onnx"
 ONNX_INT8_MODEL = EXPORTED / "model.int8.onnx"
 OPENVINO_MODEL = EXPORTED / "model.xml"  # with model.bin beside it
+OPENVINO_INT8_MODEL = EXPORTED / "model.int8.xml"  # with model.int8.bin
 EXECUTORCH_MODEL = EXPORTED / "model.pte"
 EXECUTORCH_INT8_MODEL = EXPORTED / "model.int8.pte"
 EXPORT_LABELS = EXPORTED / "labels.txt"
