@@ -71,3 +71,27 @@ def test_predict_answers_every_image_and_names_the_bad_file(pipeline: Pipeline) 
     for photo in photos:
         assert photo.name in result.stdout
     assert result.stdout.count("%") == 2 * 3, "top-3 labels with probabilities for each photo"
+
+
+def test_the_executorch_program_gives_the_pipelines_answers_in_executorch_runtime(pipeline: Pipeline) -> None:
+    """`make device-check`'s ExecuTorch half: model.pte, run in executorch.runtime on the validation
+    photos preprocessed as the app does, agrees with the pipeline's evaluation; the report says so."""
+    import subprocess
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "paddy_edge.ci.device_check",
+            "--root",
+            str(pipeline.workspace),
+            "--executorch",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS: the ExecuTorch program gives the pipeline's answers" in result.stdout
+    report = json.loads((pipeline.workspace / "reports/device_check_executorch.json").read_text())
+    assert report["executorch"]["agreement_with_pipeline"] == 1.0
+    assert "executorch_int8" not in report  # the tests' pipeline leaves it out (conftest.TEST_OVERLAY)
