@@ -44,15 +44,8 @@ def test_imports_and_runs_help_without_the_pipelines_dependencies(module: str, t
 
 
 def test_ci_modules_import_only_paths_errors_and_each_other() -> None:
-    allowed = {
-        "paddy_edge.paths",
-        "paddy_edge.errors",
-        "paddy_edge.card",
-        "paddy_edge.interrupts",
-        "paddy_edge.launcher",
-        "paddy_edge.kaggle_source",
-        "paddy_edge.preprocess",
-    }
+    # the standard-library modules above, and preprocess (device_check runs it in torch 2.1.0's venv)
+    allowed = {m for m in STDLIB_ONLY if ".ci." not in m} | {"paddy_edge.preprocess"}
     for file in (ROOT / "src/paddy_edge/ci").glob("*.py"):
         for name in _imports(file):
             target = _module_file(name)

@@ -314,42 +314,33 @@ def test_main_records_its_gated_model_and_the_release_accepts_only_that(
     assert "Traceback" not in retrained.stderr
 
 
-def test_a_failed_gate_is_never_recorded(pipeline: Pipeline, tmp_path: Path) -> None:
-    workspace = tmp_path / "ws"
+def _gated_workspace(pipeline: Pipeline, workspace: Path) -> Path:
+    """A copy of the pipeline's reports and export folder, to damage before `ci.gated record`."""
     shutil.copytree(pipeline.workspace / "reports", workspace / "reports")
     shutil.copytree(pipeline.workspace / "models/export", workspace / "models/export")
+    return workspace
+
+
+def _record(workspace: Path, out: Path) -> subprocess.CompletedProcess:
+    return _run_module(
+        "paddy_edge.ci.gated", "record", "--workspace", str(workspace), "--commit", "abc", "--out", str(out)
+    )
+
+
+def test_a_failed_gate_is_never_recorded(pipeline: Pipeline, tmp_path: Path) -> None:
+    workspace = _gated_workspace(pipeline, tmp_path / "ws")
     gate = json.loads((workspace / "reports/gate.json").read_text()) | {"passed": False}
     (workspace / "reports/gate.json").write_text(json.dumps(gate))
-    result = _run_module(
-        "paddy_edge.ci.gated",
-        "record",
-        "--workspace",
-        str(workspace),
-        "--commit",
-        "abc",
-        "--out",
-        str(tmp_path / "g"),
-    )
+    result = _record(workspace, tmp_path / "g")
     assert result.returncode == 2 and "the gates failed" in result.stderr
     assert not (tmp_path / "g").exists()
 
 
 def test_a_passed_gate_of_other_model_bytes_is_never_recorded(pipeline: Pipeline, tmp_path: Path) -> None:
     """export ran again after the gate (and a later stage failed): the old verdict is not this model's."""
-    workspace = tmp_path / "ws"
-    shutil.copytree(pipeline.workspace / "reports", workspace / "reports")
-    shutil.copytree(pipeline.workspace / "models/export", workspace / "models/export")
+    workspace = _gated_workspace(pipeline, tmp_path / "ws")
     (workspace / "models/export/model.ptl").write_bytes(b"exported again, never judged")
-    result = _run_module(
-        "paddy_edge.ci.gated",
-        "record",
-        "--workspace",
-        str(workspace),
-        "--commit",
-        "abc",
-        "--out",
-        str(tmp_path / "g"),
-    )
+    result = _record(workspace, tmp_path / "g")
     assert result.returncode == 2 and "did not judge this" in result.stderr, result.stderr
     assert not (tmp_path / "g").exists()
 
