@@ -84,6 +84,17 @@ class ExportParams(Section):
     onnx_opset: Annotated[int, Field(ge=13, le=21)]
     formats: Annotated[list[ExportFormat], Field(min_length=1)]
     calibration_images: Annotated[int, Field(ge=1, le=5000)]
+    qat_epochs: Annotated[int, Field(ge=0, le=50)]
+    qat_lr: Annotated[float, Field(gt=0, le=1)]
+
+    @model_validator(mode="after")
+    def _qat_needs_its_format(self) -> ExportParams:
+        if self.qat_epochs and "executorch_int8" not in self.formats:
+            raise ValueError(
+                "qat_epochs fine-tunes executorch_int8: list executorch_int8 in export.formats, or set "
+                "qat_epochs: 0"
+            )
+        return self
 
     @field_validator("formats")
     @classmethod

@@ -41,6 +41,11 @@ def test_smoke_profile_overlays_to_valid_offline_params() -> None:
         ({"data": {"source": "s3"}}, "data.source", "'kaggle', 'zip' or 'sample'"),
         ({"data": {"source": "zip"}}, "data", "data.zip_path is empty"),
         ({"gates": {"min_accuracy": 2}}, "gates.min_accuracy", "less than or equal to 1"),
+        (
+            {"export": {"qat_epochs": 1, "formats": ["lite", "onnx"]}},
+            "export",
+            "qat_epochs fine-tunes executorch_int8",
+        ),
     ],
 )
 def test_a_bad_value_is_named_by_its_key(overlay: dict, key: str, words: str) -> None:

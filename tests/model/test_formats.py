@@ -14,6 +14,7 @@ from fastai.layers import AdaptiveConcatPool2d
 
 from paddy_edge import formats, paths
 from paddy_edge.config import FORMAT_SOURCES, ExportFormat
+from paddy_edge.formats.qat import QatSpec, fine_tune
 from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 from paddy_edge.sample import PADDY_LABELS
 from paddy_edge.stages.export import model_metadata, write_bundle
@@ -92,3 +93,58 @@ def test_each_runner_answers_as_eager_does(every_format, name: str) -> None:
     spread = float(eager.max() - eager.min())
     tolerance = 0.15 * spread if name in INT8 else 1e-4 * max(spread, 1.0)
     assert np.abs(logits - eager).max() <= tolerance, (name, np.abs(logits - eager).max(), spread)
+
+
+def test_quantization_aware_training_fine_tunes_executorch_int8_before_converting_it(tmp_path: Path) -> None:
+    """export.qat_epochs > 0: the fake-quantized network learns from labelled batches (here its own
+    answers, so the loss must fall) and the .pte it becomes differs from post-training quantization's."""
+    network = tiny_fastai_network()
+    train = photos(32, seed=4)
+    with torch.no_grad():
+        targets = network(torch.from_numpy(train)).argmax(1).numpy()
+
+    def batches(epoch: int):
+        order = np.random.default_rng(epoch).permutation(len(train))
+        for start in range(0, len(order), 8):
+            yield train[order[start : start + 8]], targets[order[start : start + 8]]
+
+    model = ModelSpec("tiny-fastai-head", list(PADDY_LABELS), SIZE, IMAGENET_MEAN, IMAGENET_STD)
+    calibration = photos(16, seed=0)
+    ptq, qat = tmp_path / "ptq", tmp_path / "qat"
+    written = {}
+    for out, spec_qat in ((ptq, None), (qat, QatSpec(epochs=3, lr=1e-3, batches=batches))):
+        out.mkdir()
+        spec = formats.ExportSpec(model, {}, 17, calibration, spec_qat)
+        written[out] = formats.REGISTRY["executorch_int8"].write(
+            network, spec, out / paths.EXECUTORCH_INT8_MODEL.name
+        )
+
+    facts = written[qat]["qat"]
+    assert "qat" not in written[ptq]
+    assert facts["epochs"] == 3 and facts["photos_seen"] == 3 * 32 and len(facts["loss"]) == 3
+    assert facts["loss"][-1] < facts["loss"][0], facts["loss"]
+    files = [out / paths.EXECUTORCH_INT8_MODEL.name for out in (ptq, qat)]
+    assert files[0].read_bytes() != files[1].read_bytes()
+    batch = photos(5, seed=1)
+    with torch.no_grad():
+        eager = network(torch.from_numpy(batch)).numpy()
+    logits = formats.runner("executorch_int8", threads=1, file=files[1])(batch)
+    assert logits.shape == eager.shape and np.isfinite(logits).all()
+    assert (logits.argmax(1) == eager.argmax(1)).mean() >= 0.6  # fine-tuned towards the same answers
+
+
+def test_a_batch_of_one_photo_is_skipped_by_quantization_aware_training() -> None:
+    """The head's BatchNorm1d cannot train on a single photo; an epoch of only such batches is refused."""
+    network = tiny_fastai_network()
+    single = QatSpec(1, 1e-3, lambda epoch: [(photos(1, seed=epoch), np.array([0]))])
+    with pytest.raises(ValueError, match="no batch of two or more"):
+        fine_tune(network, _qat_quantizer(), single, SIZE)
+
+
+def _qat_quantizer():
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+
+    return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=True))

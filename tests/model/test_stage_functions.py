@@ -109,3 +109,46 @@ def test_pretrained_only_blames_the_download_for_a_download_failure(monkeypatch:
     monkeypatch.setattr(fastai.vision.learner, "vision_learner", out_of_memory)
     with pytest.raises(torch.OutOfMemoryError):
         train.learner(params_with({"train": {"pretrained": True}}).train, dls=None)
+
+
+def test_training_batches_give_every_training_photo_once_an_epoch_with_its_label(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Quantization-aware training's data: the train split only, each photo once per epoch in a new
+    order, preprocessed as the app does, with the label's index in the model's labels; an unreadable
+    photo is skipped and named."""
+    from PIL import Image
+
+    from paddy_edge.stages.export import model_metadata, training_batches
+
+    labels = ["blast", "normal", "tungro"]
+    rows = []
+    for index in range(9):
+        label = labels[index % 3]
+        source = f"train_images/{label}/{index}.jpg"
+        (tmp_path / source).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 30), (index * 25, 0, 0)).save(tmp_path / source)
+        rows.append(
+            {"image": source, "source": source, "label": label, "split": "train" if index < 7 else "valid"}
+        )
+    (tmp_path / "train_images/blast/6.jpg").write_bytes(b"not a photo")
+    pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
+    model = ModelSpec("tiny", labels, 16, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    batches = training_batches(
+        tmp_path / "manifest.csv", tmp_path, model_metadata(model, "nearest", None)["input"], labels, 4
+    )
+
+    orders = []
+    for epoch in (0, 1):
+        batched = list(batches(epoch))
+        assert all(len(photos) <= 4 for photos, _ in batched)
+        photos = np.concatenate([p for p, _ in batched])
+        targets = np.concatenate([t for _, t in batched])
+        assert photos.shape == (6, 3, 16, 16) and photos.dtype == np.float32
+        # each photo's red channel says which file it was, and so its label: index % 3
+        red = list(np.round((photos[:, 0, 0, 0] * 0.25 + 0.5) * 255 / 25).astype(int))
+        assert sorted(red) == [0, 1, 2, 3, 4, 5]
+        assert list(targets) == [index % 3 for index in red]
+        orders.append(red)
+    assert orders[0] != orders[1]
+    assert "skips " + str(tmp_path / "train_images/blast/6.jpg") in capsys.readouterr().out

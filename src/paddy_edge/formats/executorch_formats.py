@@ -1,5 +1,6 @@
 """executorch (`torch.export` -> XNNPACK partitioner -> `.pte`) and executorch_int8 (PT2E post-training
-quantization with the XNNPACK quantizer, calibrated on training photos preprocessed as the app does).
+quantization with the XNNPACK quantizer, calibrated on training photos preprocessed as the app does, or
+fine-tuned on them first by quantization-aware training when params `export.qat_epochs` > 0).
 ExecuTorch is where PyTorch sends mobile users after the lite interpreter; both run here in
 `executorch.runtime`. The programs take one photo (batch 1), as the phone feeds them."""
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from paddy_edge import paths
+from paddy_edge.formats.qat import fine_tune
 from paddy_edge.formats.registry import ExportSpec, Format, Runner, example_input
 
 if TYPE_CHECKING:
@@ -60,6 +62,8 @@ def _write_executorch(network: torch.nn.Module, spec: ExportSpec, target: Path) 
 
 
 def _write_executorch_int8(network: torch.nn.Module, spec: ExportSpec, target: Path) -> dict[str, Any]:
+    """PT2E with the XNNPACK quantizer: post-training calibration on spec.calibration, or, when
+    spec.qat asks for epochs, quantization-aware fine-tuning on the training photos (formats.qat)."""
     import torch
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
@@ -69,15 +73,22 @@ def _write_executorch_int8(network: torch.nn.Module, spec: ExportSpec, target: P
 
     assert spec.calibration is not None, "export passes calibration photos to the int8 formats"
     example = (example_input(spec),)
-    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    qat = spec.qat is not None and spec.qat.epochs > 0
+    config = get_symmetric_quantization_config(is_per_channel=True, is_qat=qat)
+    quantizer = XNNPACKQuantizer().set_global(config)
+    facts: dict[str, Any] = {}
+    if qat:
+        observed, facts = fine_tune(_exportable(network), quantizer, spec.qat, spec.model.image_size)
+    else:
+        with torch.no_grad():
+            graph = torch.export.export(_exportable(network), example).module()
+            observed = prepare_pt2e(graph, quantizer)
+            for photo in spec.calibration:
+                observed(torch.from_numpy(photo[None]))
     with torch.no_grad():
-        graph = torch.export.export(_exportable(network), example).module()
-        observed = prepare_pt2e(graph, quantizer)
-        for photo in spec.calibration:
-            observed(torch.from_numpy(photo[None]))
         quantized = convert_pt2e(observed)
         program = torch.export.export(quantized, example)
-    return _lower(program, target)
+    return _lower(program, target) | facts
 
 
 def _load_executorch(file: Path, threads: int) -> Runner:

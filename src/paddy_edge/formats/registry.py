@@ -18,6 +18,7 @@ from paddy_edge.errors import UserError
 if TYPE_CHECKING:
     import torch
 
+    from paddy_edge.formats.qat import QatSpec
     from paddy_edge.model import ModelSpec
 
 Runner = Callable[[np.ndarray], np.ndarray]  # float32 NCHW batch in, logits out
@@ -26,13 +27,15 @@ Runner = Callable[[np.ndarray], np.ndarray]  # float32 NCHW batch in, logits out
 @dataclass(frozen=True)
 class ExportSpec:
     """What every writer gets besides the network: the model's spec, the metadata the app reads, the
-    settings of params `export:`, and the calibration photos of the int8 formats (training photos,
-    preprocessed as the app does; None where no int8 format is built)."""
+    settings of params `export:`, the calibration photos of the int8 formats (training photos,
+    preprocessed as the app does; None where no int8 format is built), and executorch_int8's
+    quantization-aware training (None: post-training quantization only)."""
 
     model: ModelSpec
     metadata: dict[str, Any]
     onnx_opset: int
     calibration: np.ndarray | None = None
+    qat: QatSpec | None = None
 
 
 @dataclass(frozen=True)

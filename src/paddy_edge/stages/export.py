@@ -5,7 +5,8 @@ plus
 - model_card.json: everything the app needs to feed the model, with sizes and sha256 of each file, and
   each built format's files.
 The int8 formats are calibrated on `export.calibration_images` training photos, preprocessed as the app
-does from the original files.
+does from the original files; with `export.qat_epochs` > 0, executorch_int8 is first fine-tuned on the
+training split by quantization-aware training.
 
 The app's untrained placeholder is the same bundle on a tiny network (`write_placeholder`)."""
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ import torch
 from paddy_edge import formats, paths, tracking
 from paddy_edge.config import Params
 from paddy_edge.errors import UserError
+from paddy_edge.formats.qat import LabelledBatches, QatSpec
 from paddy_edge.images import UnreadableImage
 from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, load_trained
 from paddy_edge.preprocess import load_app_input
@@ -133,6 +136,36 @@ def calibration_photos(manifest: Path, raw: Path, model_input: dict, count: int,
     return np.stack(photos)
 
 
+def training_batches(
+    manifest: Path, raw: Path, model_input: dict, labels: list[str], batch_size: int, seed: int = 0
+) -> LabelledBatches:
+    """Each epoch's training photos in a new order, preprocessed as the app does from the original
+    files, in batches with their label indices: what quantization-aware training learns from."""
+    frame = pd.read_csv(manifest)
+    train = frame[frame["split"] == "train"]
+    unknown = sorted(set(train["label"]) - set(labels))
+    if unknown:
+        raise UserError(f"{manifest} has labels the model does not know ({unknown[:3]}): run dvc repro")
+    targets = {label: index for index, label in enumerate(labels)}
+
+    def epoch(number: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        rows = train.sample(frac=1.0, random_state=seed + number)
+        for start in range(0, len(rows), batch_size):
+            chunk = rows.iloc[start : start + batch_size]
+            photos, classes = [], []
+            for source, label in zip(chunk["source"], chunk["label"], strict=True):
+                try:
+                    photos.append(load_app_input(raw / source, model_input))
+                except UnreadableImage as exc:
+                    print(f"Quantization-aware training skips {raw / source}: {exc}")
+                    continue
+                classes.append(targets[label])
+            if photos:
+                yield np.stack(photos), np.asarray(classes, np.int64)
+
+    return epoch
+
+
 def check_installed(names: list[str]) -> None:
     for fmt in names:
         missing = formats.REGISTRY[fmt].missing_modules()
@@ -152,7 +185,13 @@ def export(params: Params, out: Path, run_id: str | None, seconds: dict[str, flo
         calibration = calibration_photos(
             paths.MANIFEST, paths.RAW, metadata["input"], params.export.calibration_images
         )
-    spec = formats.ExportSpec(model, metadata, params.export.onnx_opset, calibration)
+    qat = None
+    if params.export.qat_epochs and "executorch_int8" in params.export.formats:
+        batches = training_batches(
+            paths.MANIFEST, paths.RAW, metadata["input"], model.labels, params.train.batch_size
+        )
+        qat = QatSpec(params.export.qat_epochs, params.export.qat_lr, batches)
+    spec = formats.ExportSpec(model, metadata, params.export.onnx_opset, calibration, qat)
     names = tuple(params.export.formats)
     return write_bundle(network, spec, out, name=params.mlflow.registered_model, names=names, seconds=seconds)
 
