@@ -393,3 +393,74 @@ def test_a_format_that_failed_its_gate_is_marked_in_the_table(tmp_path: Path) ->
     assert ci_report.failed_formats(
         {"checks": [{"name": "median latency ms (lite, batch 1)", "passed": False}]}
     ) == {"lite"}
+
+
+def _bundle_with_formats(out: Path, names: tuple[str, ...]) -> dict:
+    from paddy_edge import formats
+    from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
+    from paddy_edge.sample import PADDY_LABELS
+    from paddy_edge.stages.export import model_metadata, tiny_network, write_bundle
+
+    model = ModelSpec("tiny", list(PADDY_LABELS), 32, IMAGENET_MEAN, IMAGENET_STD)
+    spec = formats.ExportSpec(model, {**model_metadata(model, "nearest", "run-7"), "placeholder": False}, 17)
+    out.mkdir(parents=True)
+    return write_bundle(tiny_network(len(PADDY_LABELS)), spec, out, name="tiny", names=names)
+
+
+def test_the_publish_step_ships_every_gated_format_and_checks_each_against_the_card(tmp_path: Path) -> None:
+    """release.yml's "Checksums and release notes" step, run by bash as the runner runs it, on the
+    artifacts the model and apk jobs upload: every file the card lists goes into the release (not
+    only model.ptl), SHA256SUMS covers them, and the notes list each format."""
+    from .test_workflow_contract import _job_steps
+
+    step = next(s for s in _job_steps("release", "publish") if s.get("name") == "Checksums and release notes")
+    model = tmp_path / "artifacts/model"
+    card = _bundle_with_formats(model, ("lite", "onnx"))
+    for name in ("gate.md", "gated.json", "gate.json"):  # main's reports travel with the model
+        (model / name).write_text("{}" if name.endswith(".json") else "**All gates passed.**")
+    (tmp_path / "artifacts/apk").mkdir()
+    (tmp_path / "artifacts/apk/app-release.apk").write_bytes(b"apk")
+    env = {"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin", "TAG": "v1.0.0", "SIGNING": "debug"}
+    env |= {"PYTHON": sys.executable}
+    command = step["run"].replace("python3 ", f"{sys.executable} ")
+    result = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    shipped = sorted(p.name for p in (tmp_path / "release").iterdir())
+    assert shipped == sorted([*card["files"], "model_card.json", "app-release.apk"])
+    assert {"model.ptl", "model.onnx", "labels.txt"} <= set(shipped) and "gate.json" not in shipped
+    check = subprocess.run(
+        ["sha256sum", "-c", str(tmp_path / "SHA256SUMS")],
+        cwd=tmp_path / "release",
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0 and check.stdout.count(": OK") == len(shipped)
+    notes = (tmp_path / "notes.md").read_text()
+    assert "**lite** (the app's): `model.ptl`" in notes and "**onnx**: `model.onnx`" in notes
+
+
+def test_model_files_refuse_a_file_that_is_not_the_one_the_card_describes(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    _bundle_with_formats(model, ("lite", "onnx"))
+    (model / "model.onnx").write_bytes(b"something else")
+    result = _run_module(
+        "paddy_edge.ci.release",
+        "model-files",
+        "--card",
+        str(model / "model_card.json"),
+        "--out",
+        str(tmp_path / "r"),
+    )
+    assert result.returncode == 2 and "model.onnx is not the file" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    (model / "model.onnx").unlink()
+    result = _run_module(
+        "paddy_edge.ci.release",
+        "model-files",
+        "--card",
+        str(model / "model_card.json"),
+        "--out",
+        str(tmp_path / "r"),
+    )
+    assert result.returncode == 2 and "model.onnx is missing" in result.stderr, result.stderr

@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import json
 import os
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -138,6 +139,34 @@ def write_checksums(files: list[Path], target: Path) -> None:
     target.write_text("\n".join(lines) + "\n")
 
 
+def copy_model_files(card_file: Path, out: Path) -> list[Path]:
+    """The release's model assets: every file the card lists (each gated format's files and
+    labels.txt), checked against the card's sha256 on the way, and the card itself."""
+    card = read_card(card_file)
+    out.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name, entry in sorted(card["files"].items()):
+        source = card_file.parent / name
+        if not source.is_file():
+            raise UserError(f"{source} is missing, and {card_file} lists it: the model folder is incomplete")
+        if paths.sha256(source) != entry["sha256"]:
+            raise UserError(f"{source} is not the file {card_file} describes (sha256 differs): export again")
+        shutil.copy2(source, out / name)
+        copied.append(out / name)
+    shutil.copy2(card_file, out / card_file.name)
+    return [*copied, out / card_file.name]
+
+
+def formats_list(card: dict) -> str:
+    """One line per built format with its files and size, for the release notes."""
+    lines = []
+    for name, built in card.get("formats", {}).items():
+        files = ", ".join(f"`{file}`" for file in built["files"])
+        app = " (the app's)" if name == "lite" else ""
+        lines.append(f"- **{name}**{app}: {files}, {built['bytes'] / 1e6:.2f} MB")
+    return "\n".join(lines)
+
+
 def release_notes(
     tag: str, card: dict, gate_markdown: str, signing: str, checksums: str, gated: dict | None = None
 ) -> str:
@@ -168,6 +197,10 @@ def release_notes(
             "## Gates",
             gate_markdown.strip(),
             "",
+            "## Model files",
+            "Every format the gate judged, from the same weights (README: Formats):",
+            formats_list(card),
+            "",
             "## APKs",
             "`app-arm64-v8a-release.apk` fits most phones; `app-release.apk` is universal (all ABIs). "
             "Install by opening the file on the phone (allow installing from this source). " + signed,
@@ -192,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     verify = commands.add_parser("verify-apk", help="check the gated model is inside each APK")
     verify.add_argument("apks", type=Path, nargs="+")
     verify.add_argument("--model-dir", type=Path, required=True)
+    files = commands.add_parser("model-files", help="copy the card's files, checked by sha256, and the card")
+    files.add_argument("--card", type=Path, required=True)
+    files.add_argument("--out", type=Path, required=True)
     sums = commands.add_parser("checksums", help="write SHA256SUMS")
     sums.add_argument("files", type=Path, nargs="+")
     sums.add_argument("--out", type=Path, required=True)
@@ -225,6 +261,9 @@ def _run(args: argparse.Namespace) -> None:
         if problems:
             raise UserError("; ".join(problems))
         print(f"{len(args.apks)} APK(s) carry the gated model, card and labels")
+    elif args.command == "model-files":
+        copied = copy_model_files(args.card, args.out)
+        print(f"copied {len(copied)} model file(s) to {args.out}, each as its card describes")
     elif args.command == "checksums":
         write_checksums(args.files, args.out)
         print(f"wrote {args.out} for {len(args.files)} file(s)")
