@@ -20,7 +20,7 @@ TORCH_PINS = $(shell grep -E '^(torch|torchvision)==' requirements/constraints.t
 DEVICE_TORCH_PIN = $(shell grep -E '^torch==' requirements/device/requirements.txt)
 
 .PHONY: help setup lint-setup repro smoke test test-fast lint ui clean device-setup device-check app-assets \
-	pull-cache push-cache metrics-diff
+	pull-cache push-cache metrics-diff mlflow-server
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,6 +73,15 @@ pull-cache: setup ## dvc pull --run-cache from the DVC remote, when .dvc/config 
 push-cache: setup ## dvc push --run-cache to the DVC remote, when .dvc/config names one
 	@if dvc remote list | grep -q .; then dvc push --run-cache; \
 	else echo "No DVC remote configured: nothing to push"; fi
+
+MLFLOW_HOST ?= 127.0.0.1
+MLFLOW_PORT ?= 5000
+MLFLOW_SERVER_DIR ?= mlflow-server
+mlflow-server: setup ## An MLflow server on MLFLOW_HOST:MLFLOW_PORT: SQLite store + proxied artifacts in MLFLOW_SERVER_DIR/
+	mkdir -p $(MLFLOW_SERVER_DIR)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow server --host $(MLFLOW_HOST) --port $(MLFLOW_PORT) --workers 1 \
+		--backend-store-uri sqlite:///$(abspath $(MLFLOW_SERVER_DIR))/mlflow.db \
+		--artifacts-destination $(abspath $(MLFLOW_SERVER_DIR))/artifacts
 
 BASE ?= main
 metrics-diff: setup ## dvc metrics diff against BASE (default main), as markdown
