@@ -83,6 +83,15 @@ mlflow-server: setup ## An MLflow server on MLFLOW_HOST:MLFLOW_PORT: SQLite stor
 		--backend-store-uri sqlite:///$(abspath $(MLFLOW_SERVER_DIR))/mlflow.db \
 		--artifacts-destination $(abspath $(MLFLOW_SERVER_DIR))/artifacts
 
+ARCHS ?= edgenext_xx_small mobilenetv3_small_100 efficientnet_b0
+JOBS ?= 2
+# The columns `make sweep` prints; `dvc exp show` alone has them all.
+SWEEP_COLUMNS ?= Experiment|train.arch|accuracy.lite|lite.median_ms|lite.size_mb|passed
+sweep: setup ## Queue a DVC experiment per timm model in ARCHS, run JOBS at a time, compare them (needs git)
+	for arch in $(ARCHS); do dvc exp run --queue -S train.arch=$$arch || exit 1; done
+	dvc exp run --run-all --jobs $(JOBS)
+	dvc exp show --no-pager --drop '.*' --keep '$(SWEEP_COLUMNS)' --sort-by reports/eval.json:accuracy.lite
+
 BASE ?= main
 metrics-diff: setup ## dvc metrics diff against BASE (default main), as markdown
 	@dvc metrics diff $(BASE) --md
