@@ -12,6 +12,7 @@ An MLflow failure ends a stage with one message (UserError) that names the store
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import platform
@@ -61,6 +62,29 @@ def mlflow_errors() -> Iterator[None]:
         raise user_error(exc) from None
 
 
+@contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """One process at a time opens a local SQLite store: MLflow creates and migrates a new database
+    on first use, and two stages doing that at once (two `dvc exp` runs, two smoke runs) collide
+    ("No such index", "table already exists"), as do two creating the same experiment. A lock file
+    beside the database serializes the opening; logging afterwards is SQLite's own business."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    database = Path(uri.removeprefix("sqlite:///"))
+    try:
+        handle = open(database.with_name(f".{database.name}.lock"), "a")  # noqa: SIM115
+    except OSError:  # no folder, or a read-only one: MLflow's own error names the store
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def use_experiment(name: str) -> str:
     """Point MLflow at the store, find or create the experiment, and end its runs left by dead processes."""
     import mlflow
@@ -69,7 +93,7 @@ def use_experiment(name: str) -> str:
     if is_remote(uri):
         print(f"MLflow: contacting the tracking server at {tracking_uri()} (experiment {name})", flush=True)
     mlflow.set_tracking_uri(uri)
-    with mlflow_errors():
+    with mlflow_errors(), _store_lock(uri):
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is None:
             return mlflow.create_experiment(name, artifact_location=_artifact_root(uri))

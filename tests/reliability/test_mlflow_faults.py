@@ -166,9 +166,9 @@ def _running_in_sqlite(database: Path) -> bool:
         return False
 
 
-def _runs(uri: str, status: str | None = None) -> list:
+def _runs(uri: str, status: str | None = None, experiment: str = EXPERIMENT) -> list:
     client = mlflow.MlflowClient(uri)
-    experiment = client.get_experiment_by_name(EXPERIMENT)
+    experiment = client.get_experiment_by_name(experiment)
     if experiment is None:
         return []
     found = client.search_runs([experiment.experiment_id])
@@ -282,3 +282,44 @@ def test_a_stage_in_the_wrong_folder_creates_no_store(stage: str, tmp_path: Path
     assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
     assert "is missing" in result.stderr and "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no mlflow.db, no mlartifacts
+
+
+OPEN_AND_LOG = """
+import sys, time
+from pathlib import Path
+import mlflow
+from paddy_edge import tracking
+go = Path(sys.argv[1])
+while not go.exists():
+    time.sleep(0.01)
+with tracking.new_run("concurrent", run_name=sys.argv[2]):
+    for step in range(5):
+        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+"""
+
+
+def test_stages_opening_one_new_sqlite_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """Two `dvc exp` runs (or two smoke runs) start at once on a store that does not exist yet: MLflow
+    creates and migrates a new SQLite database on first use, and processes doing that together
+    collided ("No such index ...", a traceback from alembic). Four processes, released together."""
+    database, go = tmp_path / "shared.db", tmp_path / "go"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env |= {"PYTHONPATH": str(ROOT / "src"), "MLFLOW_TRACKING_URI": f"sqlite:///{database}"}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_AND_LOG, str(go), f"run-{n}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
+    time.sleep(3)  # every process has imported MLflow and waits for the signal
+    go.touch()
+    outputs = [process.communicate(timeout=HANG_GUARD_S) for process in processes]
+    for process, (stdout, stderr) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, stdout[-2000:] + stderr[-3000:]
+    runs = _runs(f"sqlite:///{database}", experiment="concurrent")
+    assert sorted(r.info.run_name for r in runs) == [f"run-{n}" for n in range(4)]
+    assert all(r.info.status == "FINISHED" and len(r.data.metrics) == 1 for r in runs)
