@@ -69,6 +69,17 @@ class TrainParams(Section):
     augment: bool
     seed: int
     num_workers: NonNegativeInt
+    # Processes that train together (DDP; one per GPU on CUDA), each on its share of every batch.
+    processes: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _batches_split_evenly(self) -> TrainParams:
+        if self.batch_size % self.processes:
+            raise ValueError(
+                f"batch_size {self.batch_size} does not split evenly over processes {self.processes}: each "
+                "process takes an equal share of every batch; make batch_size a multiple of processes"
+            )
+        return self
 
 
 # The formats export can build (paddy_edge.formats registers each; tests hold the two lists together).
