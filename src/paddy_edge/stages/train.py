@@ -1,7 +1,10 @@
 """Stage train: fastai vision_learner on a timm architecture, fed the prepared split; starts the MLflow run.
 
 Photos are squished to the input size (ResizeMethod.Squish) because the app squishes the whole photo:
-a crop in training and a squish on the phone would be a silent accuracy loss."""
+a crop in training and a squish on the phone would be a silent accuracy loss.
+
+With train.processes > 1 this stage launches that many processes that run it again (distributed.py):
+each trains on its share of every batch, and rank 0 alone writes the outputs and the MLflow run."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from paddy_edge import paths, tracking
+from paddy_edge import distributed, paths, tracking
 from paddy_edge.config import Params, TrainParams
 from paddy_edge.errors import UserError
 from paddy_edge.model import ModelSpec, normalization, save_weights
@@ -45,8 +48,8 @@ def dataloaders(params: TrainParams, prepared: Path, labels: list[str], mean, st
         item_tfms=Resize(params.image_size, method=ResizeMethod.Squish),
         batch_tfms=[*augment, Normalize.from_stats(list(mean), list(std))],
     )
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return block.dataloaders(manifest, bs=params.batch_size, num_workers=params.num_workers, device=device)
+    share = distributed.batch_share(params)  # of every batch, in this process (all of it in one process)
+    return block.dataloaders(manifest, bs=share, num_workers=params.num_workers, device=distributed.device())
 
 
 def _epoch_logger(history_path: Path):
@@ -102,26 +105,36 @@ def learner(params: TrainParams, dls):
     return learn
 
 
-def train(params: TrainParams, prepared: Path, out: Path, history: Path) -> tuple[ModelSpec, dict]:
+def _learner(params: TrainParams, prepared: Path):
+    """The learner on the prepared split, its labels, and the normalization."""
     from fastai.torch_core import set_seed
 
     set_seed(params.seed, reproducible=True)
     labels = (prepared / "labels.txt").read_text().split("\n")
     mean, std = normalization(params.arch)
     dls = dataloaders(params, prepared, labels, mean, std)
-    if len(dls.train) == 0:  # fastai drops the last partial batch: no step would run, the loss is NaN
+    if len(dls.train_ds) < params.batch_size:  # fastai drops the last partial batch: no step, a NaN loss
         raise UserError(
             f"train.batch_size={params.batch_size} is more than the {len(dls.train_ds)} training images "
             f"in {prepared / 'manifest.csv'}: set train.batch_size to at most {len(dls.train_ds)}"
         )
-    learn = learner(params, dls)
-    with paths.atomic_file(history) as history_tmp:
-        history_tmp.write_text(",".join(HISTORY_COLUMNS) + "\n")
-        learn.add_cb(_epoch_logger(history_tmp))
+    return learner(params, dls), labels, mean, std
+
+
+def _fit(params: TrainParams, learn) -> None:
+    with distributed.training(learn):  # DDP in a process of a multi-process run
         if params.pretrained:
             learn.fine_tune(params.epochs, params.base_lr, freeze_epochs=params.freeze_epochs)
         else:  # nothing to keep frozen: train the whole network from scratch
             learn.fit_one_cycle(params.epochs, params.base_lr)
+
+
+def train(params: TrainParams, prepared: Path, out: Path, history: Path) -> tuple[ModelSpec, dict]:
+    learn, labels, mean, std = _learner(params, prepared)
+    with paths.atomic_file(history) as history_tmp:
+        history_tmp.write_text(",".join(HISTORY_COLUMNS) + "\n")
+        learn.add_cb(_epoch_logger(history_tmp))
+        _fit(params, learn)
         final = pd.read_csv(history_tmp).iloc[-1]
         if not all(math.isfinite(final[column]) for column in ("train_loss", "valid_loss")):
             raise UserError(
@@ -134,8 +147,22 @@ def train(params: TrainParams, prepared: Path, out: Path, history: Path) -> tupl
     return spec, {"valid_accuracy": float(final["accuracy"]), "valid_loss": float(final["valid_loss"])}
 
 
+def train_share(params: TrainParams, prepared: Path) -> None:
+    """A rank other than 0 of a multi-process run: trains on its share of every batch, writes nothing."""
+    _fit(params, _learner(params, prepared)[0])
+
+
 def run(params: Params) -> None:
     paths.raise_missing(paths.MANIFEST, "prepare")
+    if distributed.should_launch(params.train):
+        try:
+            distributed.launch(params)  # its processes run this function: rank 0 the rest of it
+        finally:  # what a process that was killed left (they have all ended here)
+            paths.remove_stale_temps(paths.OUTPUTS["train"])
+        return
+    if not distributed.is_main():
+        train_share(params.train, paths.PREPARED)
+        return
     import mlflow
 
     with tracking.new_run(params.mlflow.experiment, run_name=f"{params.train.arch}") as run:

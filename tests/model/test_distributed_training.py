@@ -1,0 +1,257 @@
+"""train.processes > 1: the train stage trains in that many processes (DDP, gloo on this CPU), and the
+outputs, the MLflow run and the summary come once, from rank 0, through the same atomic writes; a process
+that fails ends the stage with one message and no output. Real runs of `python -m paddy_edge train` on the
+32-px settings of test_stage_functions' one-epoch test, with a SQLite MLflow store in the test's folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from safetensors.numpy import load_file
+
+from paddy_edge import distributed, paths
+from paddy_edge.archive import extract_zip
+from paddy_edge.config import PrepareParams, SampleParams, deep_merge, read_yaml
+from paddy_edge.errors import UserError
+from paddy_edge.sample import write_sample_zip
+from paddy_edge.stages.prepare import prepare
+
+from ..conftest import ROOT, params_with
+
+TINY = {"pretrained": False, "epochs": 1, "image_size": 32, "batch_size": 8, "num_workers": 0}
+EXPERIMENT = "paddy-edge"  # params.yaml's
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """data/prepared and reports/data_report.json of 60 tiny sample photos (48 train, 12 valid)."""
+    root = tmp_path_factory.mktemp("prepared")
+    write_sample_zip(
+        SampleParams(images_per_class=6, test_images=3, width=48, height=64, seed=7), root / "s.zip"
+    )
+    extract_zip(root / "s.zip", root / "raw")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)  # prepare writes reports/data_report.json, as dvc.yaml runs it
+        prepare(
+            PrepareParams(valid_pct=0.2, seed=1, max_side=64, min_side=8, max_skipped_pct=0, workers=1),
+            root / "raw",
+            root / paths.PREPARED,
+        )
+    return root
+
+
+def workspace(prepared: Path, target: Path, processes: int, **train: object) -> Path:
+    shutil.copytree(prepared / "data", target / "data")
+    shutil.copytree(prepared / "reports", target / "reports")
+    overlay = {"train": {**TINY, "processes": processes, **train}}
+    raw = deep_merge(read_yaml(ROOT / "params.yaml"), overlay)
+    (target / "params.yaml").write_text(yaml.safe_dump(raw))
+    return target
+
+
+def stage_env(folder: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DVC_STAGE", "OMP_NUM_THREADS")}
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
+    return env
+
+
+def train_stage(folder: Path) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "paddy_edge", "train"],
+        cwd=folder,
+        env=stage_env(folder),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return result, time.monotonic() - started
+
+
+def runs(folder: Path) -> list:
+    client = mlflow.MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    return client.search_runs([experiment.experiment_id]) if experiment else []
+
+
+def written(folder: Path) -> list[str]:
+    """Every file and folder the stage left under models/ and reports/ (temporary ones included)."""
+    return sorted(
+        str(p.relative_to(folder)) for top in ("models", "reports") for p in (folder / top).rglob("*")
+    )
+
+
+def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_two_processes_train_once_and_write_what_one_process_writes(prepared: Path, tmp_path: Path) -> None:
+    two, t_two = train_stage(workspace(prepared, tmp_path / "two", processes=2))
+    one, t_one = train_stage(workspace(prepared, tmp_path / "one", processes=1))
+    print(f"\none epoch, 48 photos at 32 px: 1 process {t_one:.1f} s, 2 processes {t_two:.1f} s (noisy)")
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert_no_traceback(two)
+    assert "Training in 2 processes on the CPU (gloo)" in two.stdout
+    # Rank 0 alone prints, logs and writes: each once.
+    assert two.stdout.count("Trained edgenext_xx_small") == 1 and two.stdout.count("epoch 0:") == 1
+    assert written(tmp_path / "two") == written(tmp_path / "one")
+    assert sorted(p.name for p in (tmp_path / "two" / paths.TRAINED).iterdir()) == [
+        "mlflow_run.json",
+        "model_spec.json",
+        "weights.safetensors",
+    ]
+    metrics = {}
+    for name in ("one", "two"):
+        folder = tmp_path / name
+        found = runs(folder)
+        assert [r.info.status for r in found] == ["FINISHED"], "one MLflow run"
+        run_id = found[0].info.run_id
+        assert yaml.safe_load((folder / paths.RUN_INFO).read_text())["run_id"] == run_id
+        client = mlflow.MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+        assert [m.step for m in client.get_metric_history(run_id, "valid_loss")] == [0], "logged once"
+        metrics[name] = yaml.safe_load((folder / paths.TRAIN_METRICS).read_text())
+        history = pd.read_csv(folder / paths.TRAIN_HISTORY)
+        assert list(history.columns) == ["epoch", "train_loss", "valid_loss", "accuracy"]
+        assert len(history) == 1 and np.isfinite(history[["train_loss", "valid_loss"]].to_numpy()).all()
+        assert 0.0 <= metrics[name]["valid_accuracy"] <= 1.0 and np.isfinite(metrics[name]["valid_loss"])
+    print(f"metrics: 1 process {metrics['one']}, 2 processes {metrics['two']}")
+    assert metrics["one"].keys() == metrics["two"].keys()
+    assert runs(tmp_path / "two")[0].data.params["train.processes"] == "2"
+    weights = {name: load_file(tmp_path / name / paths.WEIGHTS) for name in ("one", "two")}
+    assert {k: v.shape for k, v in weights["one"].items()} == {k: v.shape for k, v in weights["two"].items()}
+
+
+@pytest.mark.slow
+def test_a_process_that_hits_a_corrupt_photo_fails_the_stage_with_one_message(
+    prepared: Path, tmp_path: Path
+) -> None:
+    """Validation is not shuffled: of 12 validation photos, process 1 of 2 reads the last 6, so only it
+    meets the last one of the manifest."""
+    folder = workspace(prepared, tmp_path / "corrupt", processes=2)
+    manifest = pd.read_csv(folder / paths.MANIFEST)
+    last_valid = manifest[manifest["split"] == "valid"]["image"].iloc[-1]
+    (folder / paths.PREPARED / last_valid).write_bytes(b"not a photo")
+
+    result, seconds = train_stage(folder)
+
+    print(f"\nfailed in {seconds:.1f} s")
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: training failed in process 1 of 2: UnidentifiedImageError: cannot identify image file "
+        f"'{paths.PREPARED / last_valid}' (train.processes: 1 shows its traceback)"
+    ]
+    assert_no_traceback(result)
+    assert "Trained" not in result.stdout
+    assert written(folder) == ["reports/data_report.json"], "no output, no temporary folder"
+    assert [r.info.status for r in runs(folder)] == ["FAILED"]
+
+
+def _worker_pid(stage_pid: int, rank: int) -> int | None:
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if parent == stage_pid and f"RANK={rank}".encode() in environ:
+            return int(proc.name)
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the worker through /proc")
+def test_a_killed_process_fails_the_stage_with_one_message_and_no_output(
+    prepared: Path, tmp_path: Path
+) -> None:
+    folder = workspace(prepared, tmp_path / "killed", processes=2, epochs=3)
+    stage = subprocess.Popen(
+        [sys.executable, "-m", "paddy_edge", "train"],
+        cwd=folder,
+        env=stage_env(folder),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        # Rank 0 is training once its temporary models/trained exists: kill rank 1 then.
+        while not paths.stale_temps(folder / paths.TRAINED) and time.monotonic() < deadline:
+            assert stage.poll() is None, stage.communicate()
+            time.sleep(0.2)
+        victim = _worker_pid(stage.pid, rank=1)
+        assert victim is not None, "rank 1 is running"
+        os.kill(victim, signal.SIGKILL)
+        out, err = stage.communicate(timeout=300)
+    finally:
+        if stage.poll() is None:
+            stage.kill()
+    assert stage.returncode == 2
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: training process 1 of 2 was killed by SIGKILL (the kernel's out-of-memory killer sends "
+        "SIGKILL): no output was written"
+    ]
+    assert "Traceback" not in out + err and "Trained" not in out
+    assert written(folder) == ["reports/data_report.json"], "no output, no temporary folder"
+    assert [r.info.status for r in runs(folder)] == ["FAILED"]
+
+
+def test_processes_must_be_at_least_one_and_split_the_batch() -> None:
+    with pytest.raises(UserError) as raised:
+        params_with({"train": {"processes": 0}})
+    assert "  train.processes: Input should be greater than 0" in str(raised.value)
+    with pytest.raises(UserError) as raised:
+        params_with({"train": {"processes": 3, "batch_size": 32}})
+    assert "batch_size 32 does not split evenly over processes 3" in str(raised.value)
+    assert params_with().train.processes == 1, "params.yaml: one process"
+    assert params_with({"train": {"processes": 4}}).train.processes == 4
+
+
+def test_more_processes_than_gpus_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(UserError, match=r"train\.processes is 4 but this machine has 2 GPU"):
+        distributed.launch(params_with({"train": {"processes": 4}}))
+
+
+def _failure(exitcode: int, cause: str | None = None, message: str = "", timestamp: int = 0):
+    data = {"message": message, distributed.CAUSE_KEY: cause} if cause else {}
+    name = signal.Signals(-exitcode).name if exitcode < 0 else "<N/A>"
+    return SimpleNamespace(
+        exitcode=exitcode, error_file_data=data, timestamp=timestamp, signal_name=lambda: name
+    )
+
+
+def test_the_message_names_the_cause_not_its_consequences() -> None:
+    """The process that lost its peer may fail first, and the launcher stops (SIGTERM) the rest."""
+    lost = _failure(1, "peer", "RuntimeError: Connection closed by peer", timestamp=1)
+    cause = _failure(1, "user", "data/prepared/manifest.csv is missing", timestamp=2)
+    stopped = _failure(distributed.STOPPED)
+    message = distributed.describe_failure({0: lost, 1: cause, 2: stopped}, 3)
+    assert message == "training failed in process 1 of 3: data/prepared/manifest.csv is missing"
+    message = distributed.describe_failure({0: lost, 2: _failure(-signal.SIGKILL, timestamp=5)}, 3)
+    assert message.startswith("training process 2 of 3 was killed by SIGKILL")
+    message = distributed.describe_failure({0: lost, 1: stopped}, 2)
+    assert (
+        message == "training process 0 of 2 lost the other processes: RuntimeError: Connection closed by peer"
+    )
