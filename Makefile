@@ -47,6 +47,13 @@ $(VENV)/.lint-installed: requirements/lint.txt
 repro: setup ## The real pipeline: Kaggle data -> gated model (needs Kaggle credentials, see README)
 	dvc repro
 
+# A dvc experiment, not a flag: train.processes is a param, so dvc.lock and `dvc exp show` record how
+# the model was trained. Like any `dvc exp run -S`, it leaves params.yaml with the value it ran.
+NPROC ?= 2
+.PHONY: train-multi
+train-multi: setup ## Train on NPROC processes (default 2; one per GPU): dvc exp run -S train.processes=NPROC
+	dvc exp run train --set-param train.processes=$(NPROC)
+
 smoke: setup ## The whole pipeline offline on generated sample data, in .smoke/ (tracked files untouched)
 	python -m paddy_edge smoke
 
