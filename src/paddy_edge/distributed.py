@@ -8,7 +8,10 @@ metrics mean what they mean in one process. Rank 0 alone opens the MLflow run an
 through the same atomic writes as one process; the other ranks write nothing.
 
 When a process fails, the launcher stops the others (SIGTERM, taken here as a request to stop, so their
-temporary outputs are removed) and the stage ends with one message: the process that failed first and why.
+temporary outputs are removed) and the stage ends with one message: the process whose failure was the
+cause (not the others' reactions to it) and why. The launcher starts each process in its own session, so
+a Ctrl-C reaches the stage process alone, which passes it on. The processes inherit the stage's note of
+the dvc repro that started it: an orphaned run commits nothing (launcher.py), whichever process writes.
 """
 
 from __future__ import annotations
