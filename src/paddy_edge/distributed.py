@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 WORKER_ENV = "PADDY_EDGE_TRAIN_WORKER"  # set for the processes that launch() starts
 PARAMS_ENV = "PADDY_EDGE_TRAIN_PARAMS"  # the validated params, as JSON
-LAUNCHER_ENV = "PADDY_EDGE_LAUNCHER"  # the dvc repro that started the stage (launcher.py), as JSON
 WORKER_CODE = "from paddy_edge.distributed import worker; worker()"
 STOPPED, INTERRUPTED, FAILED = 128 + signal.SIGTERM, 130, 1
 SHUTDOWN_S = 10  # how long the launcher waits for a stopped process to unwind before it kills it
@@ -185,8 +184,7 @@ def launch(params: Params) -> None:
         # Without it, every process would start a thread per core: N times too many for the cores.
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or str(max(1, cores // processes)),
     }
-    if launcher._launcher is not None:  # the workers' outputs are an orphan's too if dvc goes (launcher.py)
-        env[LAUNCHER_ENV] = json.dumps(launcher._launcher)
+    env |= launcher.handoff()  # the workers' outputs are an orphan's too if dvc goes (launcher.py)
     with tempfile.TemporaryDirectory(prefix="paddy-edge-train-") as logs:  # the workers' error files
         config = LaunchConfig(
             min_nodes=1,
@@ -278,20 +276,12 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(STOPPED)
 
 
-def _adopt_launcher() -> None:
-    """The stage process's note of the dvc repro that started it: so an orphaned worker commits nothing."""
-    value = os.environ.get(LAUNCHER_ENV)
-    if value:
-        pid, started = json.loads(value)
-        launcher._launcher = (pid, started)
-
-
 def worker() -> None:
     """One of the processes launch() starts: the train stage as rank RANK of WORLD_SIZE. Its error, if
     any, goes to the launcher's error file (the stage prints it), not to the terminal."""
     interrupts.install()
     signal.signal(signal.SIGTERM, _stop)
-    _adopt_launcher()
+    launcher.remember()
     # DDP's note that depthwise convolutions' gradients are laid out unlike its buckets (a copy per step).
     warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     if not is_main():  # rank 0 shows the libraries' warnings, once

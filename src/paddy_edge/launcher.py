@@ -10,6 +10,7 @@ Elsewhere the sign is the parent pid changing. Standard library only (paths impo
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from paddy_edge.errors import UserError
 
 STAGE_ENV = "DVC_STAGE"  # set by dvc for every stage command (dvc.stage.run.prepare_kwargs)
 SHELLS = {"sh", "bash", "dash", "zsh", "fish", "ksh", "mksh", "busybox"}
+# The stage's launcher, handed to processes it starts that write its outputs (distributed training).
+HANDOFF_ENV = "PADDY_EDGE_LAUNCHER"
 
 _launcher: tuple[int, str | None] | None = None  # (pid, start time), when dvc started this process
 
@@ -45,6 +48,10 @@ def _start_time(pid: int) -> str | None:
 def remember(environ: os._Environ[str] | dict[str, str] = os.environ) -> None:
     """Note the dvc process that launched this stage (nothing when not run by dvc)."""
     global _launcher
+    if HANDOFF_ENV in environ:  # a process the stage started: it answers to the stage's dvc repro
+        pid, started = json.loads(environ[HANDOFF_ENV])
+        _launcher = (int(pid), started)
+        return
     if STAGE_ENV not in environ:
         return
     pid = os.getppid()
@@ -52,6 +59,12 @@ def remember(environ: os._Environ[str] | dict[str, str] = os.environ) -> None:
     if fields and _comm(pid) in SHELLS:  # a shell that waits for the command (dash, zsh) rather than exec it
         pid = int(fields[1])
     _launcher = (pid, _start_time(pid))
+
+
+def handoff() -> dict[str, str]:
+    """What to put in the environment of processes this stage starts to write its outputs, so that they
+    too commit nothing once the dvc repro is gone."""
+    return {} if _launcher is None else {HANDOFF_ENV: json.dumps(_launcher)}
 
 
 def launcher_alive() -> bool:

@@ -116,3 +116,30 @@ def test_a_command_not_started_by_dvc_is_never_an_orphan(tmp_path: Path) -> None
     )
     assert shell.returncode == 0  # the shell has exited; its background child carries on
     assert _wait_for(tmp_path / "result.txt") == "committed"
+
+
+def test_a_process_the_stage_starts_answers_to_the_stages_dvc_repro(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Distributed training's workers write the stage's outputs: handed the stage's launcher through
+    the environment, they too commit nothing once that dvc repro is gone, and keep committing while
+    it lives."""
+    import json
+
+    from paddy_edge import launcher
+    from paddy_edge.errors import UserError
+
+    gone = subprocess.Popen(["sleep", "0"])
+    started = launcher._start_time(gone.pid)
+    gone.wait()
+    monkeypatch.setattr(launcher, "_launcher", (gone.pid, started or "1"))
+    handed = launcher.handoff()
+    assert json.loads(handed[launcher.HANDOFF_ENV]) == [gone.pid, started or "1"]
+
+    monkeypatch.setattr(launcher, "_launcher", None)
+    launcher.remember({**handed, launcher.STAGE_ENV: "train"})
+    with pytest.raises(UserError, match=f"pid {gone.pid}"):
+        launcher.raise_if_orphaned()
+
+    alive = {launcher.HANDOFF_ENV: json.dumps([os.getpid(), launcher._start_time(os.getpid())])}
+    launcher.remember(alive)
+    launcher.raise_if_orphaned()
+    assert launcher.handoff() == alive
