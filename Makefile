@@ -20,10 +20,10 @@ TORCH_PINS = $(shell grep -E '^(torch|torchvision)==' requirements/constraints.t
 DEVICE_TORCH_PIN = $(shell grep -E '^torch==' requirements/device/requirements.txt)
 
 .PHONY: help setup lint-setup repro smoke test test-fast lint ui clean device-setup device-check app-assets \
-	pull-cache push-cache metrics-diff mlflow-server
+	pull-cache push-cache remote-s3 metrics-diff mlflow-server
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: $(VENV)/.installed ## Create .venv and install the pinned dependencies (TORCH_WHEELS=cpu: CPU torch)
 
@@ -80,6 +80,14 @@ pull-cache: setup ## dvc pull --run-cache from the DVC remote, when .dvc/config 
 push-cache: setup ## dvc push --run-cache to the DVC remote, when .dvc/config names one
 	@if dvc remote list | grep -q .; then dvc push --run-cache; \
 	else echo "No DVC remote configured: nothing to push"; fi
+
+# Credentials only from the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the rest of the
+# AWS chain): .dvc/config gets the URL and the endpoint, never a key. Without an s3:// URL: the usage line.
+remote-s3: $(if $(filter s3://%,$(URL)),setup) ## Make URL (s3://bucket/path) the default DVC remote; ENDPOINT=http://host:port for MinIO or another S3-compatible server
+	$(if $(filter s3://%,$(URL)),,$(error usage: make remote-s3 URL=s3://bucket/path [ENDPOINT=http://host:port]))
+	dvc remote add --default --force storage '$(URL)'
+	$(if $(ENDPOINT),dvc remote modify storage endpointurl '$(ENDPOINT)')
+	@echo "DVC remote 'storage' is $(URL)$(if $(ENDPOINT), at $(ENDPOINT)): make push-cache, make pull-cache"
 
 MLFLOW_HOST ?= 127.0.0.1
 MLFLOW_PORT ?= 5000
