@@ -14,6 +14,7 @@ from fastai.layers import AdaptiveConcatPool2d
 
 from paddy_edge import formats, paths
 from paddy_edge.config import FORMAT_SOURCES, ExportFormat
+from paddy_edge.errors import UserError
 from paddy_edge.formats.qat import QatSpec, fine_tune
 from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 from paddy_edge.sample import PADDY_LABELS
@@ -133,12 +134,12 @@ def test_quantization_aware_training_fine_tunes_executorch_int8_before_convertin
     assert (logits.argmax(1) == eager.argmax(1)).mean() >= 0.6  # fine-tuned towards the same answers
 
 
-def test_a_batch_of_one_photo_is_skipped_by_quantization_aware_training() -> None:
-    """The head's BatchNorm1d cannot train on a single photo; an epoch of only such batches is refused."""
+def test_quantization_aware_training_without_a_readable_photo_says_so() -> None:
+    """Every training photo unreadable (training_batches skips each one): one message, no traceback."""
     network = tiny_fastai_network()
-    single = QatSpec(1, 1e-3, lambda epoch: [(photos(1, seed=epoch), np.array([0]))])
-    with pytest.raises(ValueError, match="no batch of two or more"):
-        fine_tune(network, _qat_quantizer(), single, SIZE)
+    nothing = QatSpec(1, 1e-3, lambda epoch: [])
+    with pytest.raises(UserError, match="no readable training photo"):
+        fine_tune(network, _qat_quantizer(), nothing, SIZE)
 
 
 def _qat_quantizer():

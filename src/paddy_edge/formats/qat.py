@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from paddy_edge.errors import UserError
+
 if TYPE_CHECKING:
     import torch
 
@@ -28,21 +30,22 @@ def fine_tune(network: torch.nn.Module, quantizer: Any, qat: QatSpec, image_size
     """The fake-quantized network after `qat.epochs` of AdamW on cross-entropy, in eval mode and ready
     for convert_pt2e; and the facts for the model card (epochs, photos seen, mean loss per epoch)."""
     import torch
-    from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
+    from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
     batch = torch.export.Dim("batch", min=1, max=4096)
     example = (torch.rand(2, 3, image_size, image_size),)
     graph = torch.export.export(network.train(), example, dynamic_shapes=({0: batch},)).module()
     prepared = prepare_qat_pt2e(graph, quantizer)
-    move_exported_model_to_train(prepared)
+    # A short fine-tune on unaugmented photos: BatchNorm keeps the statistics training gave it and
+    # dropout stays off. In train mode both drifted: on the smoke model, agreement with eager fell from
+    # post-training quantization's 0.95 to 0.84; frozen, QAT kept 0.93 and raised accuracy 0.79 -> 0.83.
+    move_exported_model_to_eval(prepared)
     optimizer = torch.optim.AdamW(prepared.parameters(), lr=qat.lr, weight_decay=0.0)
     losses, seen = [], 0
     for epoch in range(qat.epochs):
         total, count = 0.0, 0
         for photos, targets in qat.batches(epoch):
-            if len(photos) < 2:  # the head's BatchNorm1d cannot train on one photo
-                continue
             loss = torch.nn.functional.cross_entropy(
                 prepared(torch.from_numpy(photos)), torch.from_numpy(targets).long()
             )
@@ -51,8 +54,7 @@ def fine_tune(network: torch.nn.Module, quantizer: Any, qat: QatSpec, image_size
             optimizer.step()
             total, count = total + float(loss.detach()) * len(photos), count + len(photos)
         if not count:
-            raise ValueError("QAT found no batch of two or more training photos")
+            raise UserError("quantization-aware training found no readable training photo: run dvc repro")
         losses.append(round(total / count, 6))
         seen += count
-    move_exported_model_to_eval(prepared)
     return prepared, {"qat": {"epochs": qat.epochs, "lr": qat.lr, "photos_seen": seen, "loss": losses}}
