@@ -1,49 +1,27 @@
-"""Training in more than one process (params `train.processes` > 1), on this machine.
+"""Training in more than one process (params `train.processes` > 1): what each process needs.
 
-The train stage that dvc started launches the processes with PyTorch's elastic launcher (what torchrun
-runs, here in-process) and waits for them. Each runs the train stage's code again, inside fastai's
-`distrib_ctx` (DDP through Hugging Face Accelerate): gloo on the CPU, NCCL with one process per GPU. Each
-process takes an equal share of every batch of train.batch_size, so the steps, the learning rate and the
-metrics mean what they mean in one process. Rank 0 alone opens the MLflow run and writes the outputs,
-through the same atomic writes as one process; the other ranks write nothing.
-
-When a process fails, the launcher stops the others (SIGTERM, taken here as a request to stop, so their
-temporary outputs are removed) and the stage ends with one message: the process whose failure was the
-cause (not the others' reactions to it) and why. The launcher starts each process in its own session, so
-a Ctrl-C reaches the stage process alone, which passes it on. The processes inherit the stage's note of
-the dvc repro that started it: an orphaned run commits nothing (launcher.py), whichever process writes.
+The train stage that dvc started launches the processes (distributed_launch.py). Each runs the train
+stage's code again, inside fastai's `distrib_ctx` (DDP through Hugging Face Accelerate): gloo on the CPU,
+NCCL with one process per GPU. Each process takes an equal share of every batch of train.batch_size, so
+the steps, the learning rate and the metrics mean what they mean in one process. Rank 0 alone opens the
+MLflow run and writes the outputs, through the same atomic writes as one process; the other ranks write
+nothing.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import signal
-import sys
-import tempfile
-import time
-import uuid
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from paddy_edge import interrupts, launcher
-from paddy_edge.config import Params, TrainParams
-from paddy_edge.errors import UserError
+from paddy_edge.config import TrainParams
 
 if TYPE_CHECKING:
     import torch
 
 WORKER_ENV = "PADDY_EDGE_TRAIN_WORKER"  # set for the processes that launch() starts
 PARAMS_ENV = "PADDY_EDGE_TRAIN_PARAMS"  # the validated params, as JSON
-WORKER_CODE = "from paddy_edge.distributed import worker; worker()"
-STOPPED, INTERRUPTED, FAILED = 128 + signal.SIGTERM, 130, 1
-SHUTDOWN_S = 10  # how long the launcher waits for a stopped process to unwind before it kills it
-CAUSE_KEY = "paddy_edge_cause"  # in a worker's error file: see _cause
-# Words of the errors a process raises when another one has gone (consequences, not causes).
-_PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "NCCL error")
 
 
 def is_worker() -> bool:
@@ -110,208 +88,3 @@ def training(learn: Any) -> Iterator[None]:
             yield
     finally:
         DistributedDL._broadcast = broadcast
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the processes started in the block (they inherit os.environ)."""
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@contextmanager
-def _own_signals() -> Iterator[None]:
-    """The launcher installs its own handlers (SIGINT, SIGTERM, ...) and leaves them: put ours back."""
-    names = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-    before = {sig: signal.getsignal(sig) for sig in names}
-    try:
-        yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
-
-
-@contextmanager
-def _quiet_launcher() -> Iterator[None]:
-    """The launcher logs every worker's failure with a pointer to its docs: this module says it once."""
-    elastic = logging.getLogger("torch.distributed.elastic")
-    handler, propagate = logging.NullHandler(), elastic.propagate
-    elastic.addHandler(handler)
-    elastic.propagate = False
-    try:
-        yield
-    finally:
-        elastic.removeHandler(handler)
-        elastic.propagate = propagate
-
-
-def _check_devices(processes: int) -> str:
-    """What the processes run on, or UserError when there are fewer GPUs than processes."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return "the CPU (gloo)"
-    gpus = torch.cuda.device_count()
-    if processes > gpus:
-        raise UserError(
-            f"train.processes is {processes} but this machine has {gpus} GPU(s): training runs one process "
-            f"per GPU; set train.processes to at most {gpus}"
-        )
-    return f"{processes} GPUs (NCCL)"
-
-
-def launch(params: Params) -> None:
-    """Run the train stage in params.train.processes processes on this machine; UserError if one fails."""
-    from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs, SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
-
-    processes = params.train.processes
-    where = _check_devices(processes)
-    print(f"Training in {processes} processes on {where}", flush=True)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    env = {
-        WORKER_ENV: "1",
-        PARAMS_ENV: params.model_dump_json(),
-        # Without it, every process would start a thread per core: N times too many for the cores.
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or str(max(1, cores // processes)),
-    }
-    env |= launcher.handoff()  # the workers' outputs are an orphan's too if dvc goes (launcher.py)
-    with tempfile.TemporaryDirectory(prefix="paddy-edge-train-") as logs:  # the workers' error files
-        config = LaunchConfig(
-            min_nodes=1,
-            max_nodes=1,
-            nproc_per_node=processes,
-            run_id=str(uuid.uuid4()),
-            rdzv_backend="c10d",  # torchrun --standalone: a TCP store on a free local port
-            rdzv_endpoint="localhost:0",
-            max_restarts=0,
-            logs_specs=DefaultLogsSpecs(log_dir=logs),
-            shutdown_timeout=SHUTDOWN_S,
-        )
-        try:
-            with _environment(env), _own_signals(), _quiet_launcher():
-                elastic_launch(config, sys.executable)("-c", WORKER_CODE)
-        except ChildFailedError as exc:
-            raise UserError(describe_failure(exc.failures, processes)) from None
-        except SignalException as exc:  # the launcher stopped the processes, then raised this
-            if exc.sigval == signal.SIGINT:
-                raise KeyboardInterrupt from None
-            raise UserError(
-                f"training was stopped by {exc.sigval.name}: the {processes} processes were ended and no "
-                "output was written"
-            ) from None
-
-
-def _cause(exc: BaseException) -> tuple[str, str]:
-    """(kind, message) of what a process raised: "user" (a UserError, its message says what to do),
-    "peer" (a collective broke because another process went: a consequence) or "error"."""
-    if isinstance(exc, UserError):
-        return "user", str(exc)
-    message = f"{type(exc).__name__}: {exc}".strip()
-    import torch.distributed
-
-    if isinstance(exc, torch.distributed.DistError) or any(word in message for word in _PEER_GONE):
-        return "peer", message
-    return "error", message
-
-
-def _record(exc: BaseException) -> None:
-    """Write the launcher's error file for this process (the format torch's ErrorHandler writes, whose
-    `message` the launcher reads, and the kind of cause for describe_failure)."""
-    kind, message = _cause(exc)
-    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
-    if not path:  # not started by the launcher: say it here
-        print(f"error: {message}", file=sys.stderr)
-        return
-    payload = {"message": message, "timestamp": str(int(time.time())), CAUSE_KEY: kind}
-    with open(path, "w") as handle:
-        json.dump(payload, handle)
-
-
-def describe_failure(failures: dict[int, Any], processes: int) -> str:
-    """One message for the failure that came first in cause, not in time: an error a process raised
-    itself, else a process killed by a signal (SIGKILL: the kernel's out-of-memory killer), before the
-    errors of processes that lost a peer, and those before the processes the launcher stopped."""
-
-    def order(item: tuple[int, Any]) -> tuple[int, int, int]:
-        rank, failure = item
-        cause = failure.error_file_data.get(CAUSE_KEY)
-        if cause in ("user", "error"):
-            kind = 0
-        elif failure.exitcode < 0 and failure.exitcode != -signal.SIGTERM:
-            kind = 1
-        else:
-            kind = 2 if cause == "peer" else 3
-        return kind, failure.timestamp, rank
-
-    rank, failure = min(failures.items(), key=order)
-    kind = order((rank, failure))[0]
-    who = f"process {rank} of {processes}"
-    if kind == 0:
-        message = failure.error_file_data["message"]
-        if failure.error_file_data[CAUSE_KEY] == "error":
-            message += " (train.processes: 1 shows its traceback)"
-        return f"training failed in {who}: {message}"
-    if kind == 1:
-        signame = failure.signal_name()
-        hint = " (the kernel's out-of-memory killer sends SIGKILL)" if signame == "SIGKILL" else ""
-        return f"training {who} was killed by {signame}{hint}: no output was written"
-    if kind == 2:
-        return f"training {who} lost the other processes: {failure.error_file_data['message']}"
-    return f"training {who} ended with exit code {failure.exitcode}: no output was written"
-
-
-def _stop(signum: int, frame: object) -> None:
-    """SIGTERM (the launcher stopping the others after a failure): unwind, removing temporary outputs."""
-    signal.signal(signum, signal.SIG_IGN)
-    raise SystemExit(STOPPED)
-
-
-def worker() -> None:
-    """One of the processes launch() starts: the train stage as rank RANK of WORLD_SIZE. Its error, if
-    any, goes to the launcher's error file (the stage prints it), not to the terminal."""
-    interrupts.install()
-    signal.signal(signal.SIGTERM, _stop)
-    launcher.remember()
-    # DDP's note that depthwise convolutions' gradients are laid out unlike its buckets (a copy per step).
-    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-    if not is_main():  # rank 0 shows the libraries' warnings, once
-        warnings.simplefilter("ignore")
-    code = 0
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.set_device(device())
-        # The processes meet here first, before any output exists: a process that waits for the others
-        # to join is deaf to signals (in C++) until the launcher kills it, while one that waits in a
-        # collective later hears of a peer that has gone (its connection closes) and unwinds.
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        from paddy_edge.stages import train
-
-        train.run(Params.model_validate_json(os.environ[PARAMS_ENV]))
-        interrupts.raise_if_requested()
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-    except KeyboardInterrupt:
-        code = INTERRUPTED
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else FAILED
-    except BaseException as exc:
-        _record(exc)
-        code = FAILED
-    finally:
-        interrupts.ignore()
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)  # as __main__ does: no interpreter teardown to turn a late signal into a traceback

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from safetensors.numpy import load_file
 
-from paddy_edge import distributed, paths
+from paddy_edge import distributed_launch, paths
 from paddy_edge.archive import extract_zip
 from paddy_edge.config import PrepareParams, SampleParams, deep_merge, read_yaml
 from paddy_edge.errors import UserError
@@ -231,11 +231,11 @@ def test_more_processes_than_gpus_is_refused(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     with pytest.raises(UserError, match=r"train\.processes is 4 but this machine has 2 GPU"):
-        distributed.launch(params_with({"train": {"processes": 4}}))
+        distributed_launch.launch(params_with({"train": {"processes": 4}}))
 
 
 def _failure(exitcode: int, cause: str | None = None, message: str = "", timestamp: int = 0):
-    data = {"message": message, distributed.CAUSE_KEY: cause} if cause else {}
+    data = {"message": message, distributed_launch.CAUSE_KEY: cause} if cause else {}
     name = signal.Signals(-exitcode).name if exitcode < 0 else "<N/A>"
     return SimpleNamespace(
         exitcode=exitcode, error_file_data=data, timestamp=timestamp, signal_name=lambda: name
@@ -246,12 +246,12 @@ def test_the_message_names_the_cause_not_its_consequences() -> None:
     """The process that lost its peer may fail first, and the launcher stops (SIGTERM) the rest."""
     lost = _failure(1, "peer", "RuntimeError: Connection closed by peer", timestamp=1)
     cause = _failure(1, "user", "data/prepared/manifest.csv is missing", timestamp=2)
-    stopped = _failure(distributed.STOPPED)
-    message = distributed.describe_failure({0: lost, 1: cause, 2: stopped}, 3)
+    stopped = _failure(distributed_launch.STOPPED)
+    message = distributed_launch.describe_failure({0: lost, 1: cause, 2: stopped}, 3)
     assert message == "training failed in process 1 of 3: data/prepared/manifest.csv is missing"
-    message = distributed.describe_failure({0: lost, 2: _failure(-signal.SIGKILL, timestamp=5)}, 3)
+    message = distributed_launch.describe_failure({0: lost, 2: _failure(-signal.SIGKILL, timestamp=5)}, 3)
     assert message.startswith("training process 2 of 3 was killed by SIGKILL")
-    message = distributed.describe_failure({0: lost, 1: stopped}, 2)
+    message = distributed_launch.describe_failure({0: lost, 1: stopped}, 2)
     assert (
         message == "training process 0 of 2 lost the other processes: RuntimeError: Connection closed by peer"
     )

@@ -3,7 +3,7 @@
 Photos are squished to the input size (ResizeMethod.Squish) because the app squishes the whole photo:
 a crop in training and a squish on the phone would be a silent accuracy loss.
 
-With train.processes > 1 this stage launches that many processes that run it again (distributed.py):
+With train.processes > 1 this stage launches that many processes that run it again (distributed_launch.py):
 each trains on its share of every batch, and rank 0 alone writes the outputs and the MLflow run."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from paddy_edge import distributed, paths, tracking
+from paddy_edge import distributed, distributed_launch, paths, tracking
 from paddy_edge.config import Params, TrainParams
 from paddy_edge.errors import UserError
 from paddy_edge.model import ModelSpec, normalization, save_weights
@@ -156,7 +156,7 @@ def run(params: Params) -> None:
     paths.raise_missing(paths.MANIFEST, "prepare")
     if distributed.should_launch(params.train):
         try:
-            distributed.launch(params)  # its processes run this function: rank 0 the rest of it
+            distributed_launch.launch(params)  # its processes run this function: rank 0 the rest of it
         finally:  # what a process that was killed left (they have all ended here)
             paths.remove_stale_temps(paths.OUTPUTS["train"])
         return
