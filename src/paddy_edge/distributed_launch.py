@@ -21,7 +21,7 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,7 +30,10 @@ from paddy_edge.config import Params
 from paddy_edge.distributed import PARAMS_ENV, WORKER_ENV, device, is_main
 from paddy_edge.errors import UserError
 
-WORKER_CODE = "from paddy_edge.distributed_launch import worker; worker()"
+# The stage is named here, not imported by this module: train imports this module to launch.
+WORKER_CODE = (
+    "from paddy_edge.distributed_launch import worker; from paddy_edge.stages import train; worker(train.run)"
+)
 STOPPED, INTERRUPTED, FAILED = 128 + signal.SIGTERM, 130, 1
 SHUTDOWN_S = 10  # how long the launcher waits for a stopped process to unwind before it kills it
 CAUSE_KEY = "paddy_edge_cause"  # in a worker's error file: see _cause
@@ -202,7 +205,7 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(STOPPED)
 
 
-def worker() -> None:
+def worker(stage: Callable[[Params], None]) -> None:
     """One of the processes launch() starts: the train stage as rank RANK of WORLD_SIZE. Its error, if
     any, goes to the launcher's error file (the stage prints it), not to the terminal."""
     interrupts.install()
@@ -222,9 +225,7 @@ def worker() -> None:
         # to join is deaf to signals (in C++) until the launcher kills it, while one that waits in a
         # collective later hears of a peer that has gone (its connection closes) and unwinds.
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        from paddy_edge.stages import train
-
-        train.run(Params.model_validate_json(os.environ[PARAMS_ENV]))
+        stage(Params.model_validate_json(os.environ[PARAMS_ENV]))
         interrupts.raise_if_requested()
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
