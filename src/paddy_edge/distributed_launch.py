@@ -35,7 +35,8 @@ WORKER_CODE = (
     "from paddy_edge.distributed_launch import worker; from paddy_edge.stages import train; worker(train.run)"
 )
 STOPPED, INTERRUPTED, FAILED = 128 + signal.SIGTERM, 130, 1
-SHUTDOWN_S = 10  # how long the launcher waits for a stopped process to unwind before it kills it
+# How long a stopped process may take to unwind (and end its MLflow run FAILED) before it is killed.
+SHUTDOWN_S = 30
 CAUSE_KEY = "paddy_edge_cause"  # in a worker's error file: see _cause
 # Words of the errors a process raises when another one has gone (consequences, not causes).
 _PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "NCCL error")
