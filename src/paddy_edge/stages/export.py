@@ -186,7 +186,7 @@ def export(params: Params, out: Path, run_id: str | None, seconds: dict[str, flo
             paths.MANIFEST, paths.RAW, metadata["input"], params.export.calibration_images
         )
     qat = None
-    if params.export.qat_epochs and "executorch_int8" in params.export.formats:
+    if params.export.qat_epochs:  # config holds it to a run that builds executorch_int8
         batches = training_batches(
             paths.MANIFEST, paths.RAW, metadata["input"], model.labels, params.train.batch_size
         )
