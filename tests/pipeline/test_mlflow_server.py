@@ -7,16 +7,11 @@ half-written model."""
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -24,58 +19,16 @@ import pytest
 import yaml
 
 from ..conftest import ROOT, Pipeline
+from ..servers import MlflowServer, start_mlflow_server
 
 EXPERIMENT = "paddy-edge-smoke"  # profiles/smoke.yaml
 MODEL_NAME = "paddy-edge-smoke"
 HANG_GUARD_S = 600  # only so that a regression cannot hang the suite; no test measures time
 
 
-@dataclass
-class Server:
-    url: str
-    folder: Path  # MLFLOW_SERVER_DIR: mlflow.db and artifacts/
-    process: subprocess.Popen
-
-    def kill(self) -> None:
-        """SIGKILL make, mlflow and its uvicorn worker: a server that vanishes, no goodbye."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(folder: Path) -> Server:
-    """`make mlflow-server` as a user runs it (its `setup` prerequisite is the venv this test runs in)."""
-    port = _free_port()
-    command = [
-        *("make", "-C", str(ROOT), "-o", "setup", "mlflow-server"),
-        *(f"MLFLOW_PORT={port}", f"MLFLOW_SERVER_DIR={folder}"),
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    log = (folder.parent / f"{folder.name}.log").open("w")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    server = Server(f"http://127.0.0.1:{port}", folder, process)
-    for _ in range(HANG_GUARD_S * 2):
-        if process.poll() is not None:
-            pytest.fail(f"make mlflow-server exited:\n{Path(log.name).read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.5)
-    server.kill()
-    pytest.fail("make mlflow-server did not answer /health")
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = start_server(tmp_path / "mlflow-server")
+def server(tmp_path: Path) -> Iterator[MlflowServer]:
+    running = start_mlflow_server(ROOT, tmp_path / "mlflow-server")
     try:
         yield running
     finally:
@@ -95,7 +48,7 @@ def _sha256(path: Path) -> str:
 
 
 def test_the_pipeline_logs_runs_artifacts_and_aliases_to_make_mlflow_server(
-    pipeline: Pipeline, server: Server, tmp_path: Path
+    pipeline: Pipeline, server: MlflowServer, tmp_path: Path
 ) -> None:
     clone = pipeline.clone(tmp_path / "ws", dvc_cache=True)
     # A shorter training and two formats, so dvc reruns every stage in about a minute; gates it passes.
@@ -133,7 +86,7 @@ def test_the_pipeline_logs_runs_artifacts_and_aliases_to_make_mlflow_server(
         assert version.run_id == run.info.run_id and version.tags.get("gate") == "passed", alias
 
 
-def _running_on(server: Server) -> bool:
+def _running_on(server: MlflowServer) -> bool:
     database = server.folder / "mlflow.db"
     if not database.exists():
         return False
@@ -145,7 +98,7 @@ def _running_on(server: Server) -> bool:
 
 
 def test_a_server_that_dies_mid_training_fails_the_stage_with_one_message_and_no_model(
-    pipeline: Pipeline, server: Server, tmp_path: Path
+    pipeline: Pipeline, server: MlflowServer, tmp_path: Path
 ) -> None:
     clone = pipeline.clone(tmp_path / "ws")
     _set_params(clone, train={"epochs": 20})  # long enough to be killed in the middle

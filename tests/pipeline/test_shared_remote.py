@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +25,7 @@ import yaml
 from paddy_edge.smoke import workspace_env
 
 from ..conftest import ROOT, Pipeline
+from ..servers import free_port, wait_until_answers
 from .test_dvc_repro import STAGES
 
 BUCKET = "paddy-edge-shared"
@@ -69,12 +67,6 @@ def project_config(cwd: Path, env: dict[str, str]) -> set[str]:
     return set(listing.stdout.splitlines())
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def s3_endpoint(tmp_path: Path) -> Iterator[str]:
     """A moto S3 server on a free port of 127.0.0.1 with an empty bucket; killed after the test."""
@@ -88,17 +80,7 @@ def s3_endpoint(tmp_path: Path) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"moto server exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(endpoint, timeout=2):
-                    break
-            except (urllib.error.URLError, OSError):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"moto server not answering on {endpoint}:\n{log.read_text()[-3000:]}")
-                time.sleep(0.2)
+        wait_until_answers(endpoint, server, log, "moto server")
         s3_client(endpoint).create_bucket(Bucket=BUCKET)
         yield endpoint
     finally:

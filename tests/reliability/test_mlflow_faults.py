@@ -9,15 +9,12 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -25,59 +22,20 @@ import pytest
 import yaml
 
 from ..conftest import ROOT, Pipeline
+from ..servers import MlflowServer, free_port, start_mlflow_server
 
 EXPERIMENT = "paddy-edge-smoke"  # profiles/smoke.yaml
 PID_TAG, HOST_TAG = "paddy_edge.pid", "paddy_edge.host"  # the process that opened or resumed a run
 HANG_GUARD_S = 300  # only so that a regression cannot hang the suite; no test measures time
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class Server:
-    url: str  # without credentials
-    port: int
-    folder: Path  # the backend database, the artifacts and the server's log
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("mlflow_server")
-    port = _free_port()
-    command = [
-        *(sys.executable, "-m", "mlflow", "server", "--workers", "1"),
-        *("--backend-store-uri", f"sqlite:///{folder / 'srv.db'}"),
-        *("--artifacts-destination", str(folder / "art"), "--host", "127.0.0.1", "--port", str(port)),
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no background job workers: not needed here
-    with (folder / "server.log").open("w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    running = start_mlflow_server(ROOT, tmp_path_factory.mktemp("mlflow_server"))
     try:
-        for _ in range(HANG_GUARD_S * 2):
-            if process.poll() is not None:
-                pytest.fail(f"mlflow server exited:\n{(folder / 'server.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow server did not answer /health")
-        yield Server(url, port, folder)
+        yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        running.kill()
 
 
 def _says(needle: str, text: str) -> bool:
@@ -115,7 +73,7 @@ def _set_params(clone: Pipeline, **sections: dict) -> None:
 
 
 def test_a_password_in_the_tracking_uri_reaches_no_output_file_or_database(
-    pipeline: Pipeline, server: Server, tmp_path: Path
+    pipeline: Pipeline, server: MlflowServer, tmp_path: Path
 ) -> None:
     clone = pipeline.clone(tmp_path / "ws")
     # A short training, and a gate it passes: the run is registered on the server too.
@@ -144,7 +102,7 @@ def test_an_unreachable_server_fails_with_one_message_naming_it_without_the_pass
 ) -> None:
     clone = pipeline.clone(tmp_path / "ws")
     password = f"pw-{uuid.uuid4().hex}"
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     env = {**clone.env, "MLFLOW_TRACKING_URI": f"http://alice:{password}@127.0.0.1:{port}"}
     result = _run(clone, "gate", env=env)
     output = result.stdout + result.stderr

@@ -444,23 +444,10 @@ def test_model_files_refuse_a_file_that_is_not_the_one_the_card_describes(tmp_pa
     model = tmp_path / "model"
     _bundle_with_formats(model, ("lite", "onnx"))
     (model / "model.onnx").write_bytes(b"something else")
-    result = _run_module(
-        "paddy_edge.ci.release",
-        "model-files",
-        "--card",
-        str(model / "model_card.json"),
-        "--out",
-        str(tmp_path / "r"),
-    )
+    model_files = ("model-files", "--card", str(model / "model_card.json"), "--out", str(tmp_path / "r"))
+    result = _run_module("paddy_edge.ci.release", *model_files)
     assert result.returncode == 2 and "model.onnx is not the file" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     (model / "model.onnx").unlink()
-    result = _run_module(
-        "paddy_edge.ci.release",
-        "model-files",
-        "--card",
-        str(model / "model_card.json"),
-        "--out",
-        str(tmp_path / "r"),
-    )
+    result = _run_module("paddy_edge.ci.release", *model_files)
     assert result.returncode == 2 and "model.onnx is missing" in result.stderr, result.stderr
