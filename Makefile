@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 ifeq ($(TORCH_WHEELS),cpu)
 	$(BIN)/python -m pip install --quiet --no-deps --index-url $(TORCH_CPU_INDEX) $(TORCH_PINS)
 endif
-	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev,serve]"
 	touch $@
 
 lint-setup: $(VENV)/.lint-installed ## Only the lint tools (ruff, check-jsonschema, zizmor), no torch

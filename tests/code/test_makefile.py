@@ -39,7 +39,7 @@ def test_cpu_wheels_install_the_pinned_torch_and_torchvision_from_pytorchs_cpu_i
     cpu = next(line for line in commands if "--index-url" in line)
     assert "--no-deps --index-url https://download.pytorch.org/whl/cpu" in cpu
     assert cpu.endswith(f"torch=={pinned['torch']} torchvision=={pinned['torchvision']}")
-    assert commands.index(cpu) < next(i for i, line in enumerate(commands) if '-e ".[dev]"' in line)
+    assert commands.index(cpu) < next(i for i, line in enumerate(commands) if '-e ".[dev,serve]"' in line)
 
 
 def test_default_wheels_are_pypis_and_an_unknown_variant_is_refused(tmp_path: Path) -> None:
