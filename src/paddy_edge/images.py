@@ -13,6 +13,7 @@ commented out). So a JPEG is turned upright by its Orientation tag here, a PNG n
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 import warnings
@@ -63,7 +64,7 @@ def _too_many_pixels(pixels: int) -> UnreadableImage:
     )
 
 
-def _open(path: Path) -> Image.Image:
+def _open(path: Path | io.BytesIO) -> Image.Image:
     """Image.open (the header only), with PIL's decompression-bomb check as an UnreadableImage."""
     with _OPEN_LOCK, warnings.catch_warnings():
         # Between 1x and 2x the limit PIL only warns: the size check in decode() refuses those.
@@ -81,22 +82,30 @@ def _open(path: Path) -> Image.Image:
             raise UnreadableImage("cannot decode", str(exc) or type(exc).__name__) from None
 
 
-def decode(path: Path, max_side: int | None = None, min_side: int = 1) -> Decoded:
-    """Decode a photo file to RGB, oriented as the app does. With max_side, a JPEG may be decoded at a
-    reduced scale no smaller than max_side (the caller shrinks it the rest of the way). Raises
-    UnreadableImage."""
+def decode(source: Path | bytes, max_side: int | None = None, min_side: int = 1) -> Decoded:
+    """Decode a photo, a file or its bytes (a served request), to RGB, oriented as the app does. With
+    max_side, a JPEG may be decoded at a reduced scale no smaller than max_side (the caller shrinks it the
+    rest of the way). Raises UnreadableImage."""
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # set by some library: truncated data would become grey pixels
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False")
-    try:
-        if path.stat().st_size == 0:
+    if isinstance(source, bytes):
+        if not source:
             raise UnreadableImage("empty file")
-        image = _open(path)
+        return _decoded(_open(io.BytesIO(source)), max_side, min_side)
+    try:
+        if source.stat().st_size == 0:
+            raise UnreadableImage("empty file")
+        image = _open(source)
     except FileNotFoundError:
         raise UnreadableImage("no such file") from None
     except IsADirectoryError:
         raise UnreadableImage("not a file") from None
     except OSError as exc:
         raise UnreadableImage("cannot read", exc.strerror or str(exc)) from None
+    return _decoded(image, max_side, min_side)
+
+
+def _decoded(image: Image.Image, max_side: int | None, min_side: int) -> Decoded:
     with image:
         width, height = image.size
         if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
