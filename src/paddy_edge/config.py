@@ -114,6 +114,8 @@ class ExportParams(Section):
             raise ValueError("a format is listed twice")
         if "lite" not in formats:
             raise ValueError("must include lite: it is the model the app ships")
+        if "onnx" not in formats:
+            raise ValueError("must include onnx: the registered MLflow Model (make serve, make demo) runs it")
         for fmt, source in FORMAT_SOURCES.items():
             if fmt in formats and source not in formats:
                 raise ValueError(f"{fmt} is converted from {source}: list {source} too")

@@ -41,6 +41,7 @@ def test_smoke_profile_overlays_to_valid_offline_params() -> None:
         ({"data": {"source": "s3"}}, "data.source", "'kaggle', 'zip' or 'sample'"),
         ({"data": {"source": "zip"}}, "data", "data.zip_path is empty"),
         ({"gates": {"min_accuracy": 2}}, "gates.min_accuracy", "less than or equal to 1"),
+        ({"export": {"formats": ["lite", "executorch"]}}, "export.formats", "must include onnx"),
         (
             {"export": {"qat_epochs": 1, "formats": ["lite", "onnx"]}},
             "export",

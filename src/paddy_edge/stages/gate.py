@@ -1,19 +1,14 @@
 """Stage gate: hold the metrics to params `gates:`. Print a table of every check; fail the stage (and so
 `dvc repro` and CI) if any check fails.
 
-The registry follows the latest verdict on each run, one version per run. A passing run's version (made
-once, found again on a rerun) gets the alias `candidate` and the version tag gate=passed, and becomes
-`champion` only if it beats the current champion's accuracy. A run that fails a later gate (a tighter
-threshold) loses `candidate` and `champion` and is tagged gate=failed; no other version is promoted in
-its place: a failed champion leaves the model without one, and the stage says so.
-
-PADDY_EDGE_REGISTER=false (set by CI on pull requests) keeps the run's metrics and verdict in MLflow but
-leaves the registry alone: only main and release tags move `candidate` and `champion`."""
+The model registry follows the verdict (registry.py): a pass registers the run's MLflow Model as
+`candidate`, and `champion` if it beats the champion; a failure withdraws the run's version. With
+PADDY_EDGE_REGISTER=false (set by CI on pull requests) the run's metrics and verdict are still logged but
+the registry is left alone: only main and release tags move `candidate` and `champion`."""
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,17 +21,13 @@ from paddy_edge.card import app_contract_problem, read_card
 from paddy_edge.config import FormatGate, GateParams, Params
 from paddy_edge.errors import GatesFailed, UserError
 from paddy_edge.formats import PHONE_FORMAT, REGISTRY
-
-ACCURACY_METRIC = f"accuracy.{PHONE_FORMAT}"  # the phone's model, on phone-preprocessed photos
-REGISTER_ENV = "PADDY_EDGE_REGISTER"
-GATE_ALIASES = ("candidate", "champion")  # the aliases the gate moves; others are a person's
-
-
-def registry_enabled(environ: dict[str, str] | None = None) -> bool:
-    value = (os.environ if environ is None else environ).get(REGISTER_ENV, "true").strip().lower()
-    if value not in {"true", "false", "1", "0"}:
-        raise UserError(f"{REGISTER_ENV}={value!r}: set it to true or false (false: do not register)")
-    return value in {"true", "1"}
+from paddy_edge.registry import (
+    REGISTER_ENV,
+    register,
+    registry_enabled,
+    withdraw,
+    withdrawn_message,
+)
 
 
 @dataclass(frozen=True)
@@ -132,95 +123,6 @@ def render(results: list[Check]) -> Table:
     return table
 
 
-def _versions_of_run(client: Any, name: str, run_id: str) -> list[str]:
-    """This run's versions of `name`, oldest first (one since versions are reused; an older store may
-    hold more)."""
-    found = client.search_model_versions(f"run_id = '{run_id}'")
-    return sorted((str(v.version) for v in found if v.name == name), key=int)
-
-
-def register(name: str, run_id: str, artifact_uri: str, accuracy: float) -> dict:
-    """The run's version (made on its first pass, reused after) becomes candidate, and champion if better."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient()
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        client.create_registered_model(name, description="paddy-edge phone model (model.ptl + model card)")
-    existing = _versions_of_run(client, name, run_id)
-    if existing:
-        version = existing[-1]
-    else:
-        version = str(
-            client.create_model_version(name, source=f"{artifact_uri}/model", run_id=run_id).version
-        )
-    client.set_model_version_tag(name, version, "gate", "passed")
-    client.set_registered_model_alias(name, "candidate", version)
-    champion = client.get_registered_model(name).aliases.get("champion")
-    already = champion is not None and str(champion) == version
-    best = float("-inf")
-    if champion is not None and not already:
-        champion_run = client.get_model_version(name, str(champion)).run_id
-        best = client.get_run(champion_run).data.metrics.get(ACCURACY_METRIC, best)
-    promoted = already or accuracy > best
-    if promoted and not already:
-        client.set_registered_model_alias(name, "champion", version)
-    return {
-        "registered_model": name,
-        "version": int(version),
-        "reused": bool(existing),
-        "aliases": ["candidate", "champion"] if promoted else ["candidate"],
-        "previous_champion": None if champion is None else int(champion),
-    }
-
-
-def withdraw(name: str, run_id: str) -> dict | None:
-    """A run that failed its latest gate: its versions lose the gate's aliases and are tagged
-    gate=failed. None when the run was never registered."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient()
-    try:
-        aliases = client.get_registered_model(name).aliases
-    except MlflowException:
-        return None
-    versions = _versions_of_run(client, name, run_id)
-    if not versions:
-        return None
-    ours = {alias: str(v) for alias, v in aliases.items() if str(v) in versions}
-    removed = sorted(alias for alias in ours if alias in GATE_ALIASES)
-    for alias in removed:
-        client.delete_registered_model_alias(name, alias)
-    for version in versions:
-        client.set_model_version_tag(name, version, "gate", "failed")
-    return {
-        "registered_model": name,
-        "versions": [int(v) for v in versions],
-        "removed_aliases": removed,
-        "other_aliases": sorted(set(ours) - set(removed)),  # set by a person: left to them
-    }
-
-
-def _withdrawn_message(registry: dict) -> str:
-    name, versions = registry["registered_model"], ", ".join(f"v{v}" for v in registry["versions"])
-    removed, others = registry["removed_aliases"], registry["other_aliases"]
-    lines = [f"{name} {versions} (this run) tagged gate=failed."]
-    if removed:
-        lines.append(f"Removed its alias(es) {' and '.join(removed)}: aliases follow a run's latest verdict.")
-    if "champion" in removed:
-        lines.append(
-            f"[bold]It was the champion: {name} has no champion now[/] (none is promoted in its place); "
-            "the next model that passes the gate becomes champion, or set one by hand "
-            f"(MlflowClient().set_registered_model_alias('{name}', 'champion', VERSION))."
-        )
-    if others:
-        lines.append(f"Aliases set by hand still point at it: {', '.join(others)}; move them yourself.")
-    return "\n".join(lines)
-
-
 def run(params: Params) -> None:
     """Raises GatesFailed (exit 1) when a check fails, after the report and the MLflow run say which;
     UserError when eval.json or bench.json is not what its stage writes."""
@@ -255,7 +157,7 @@ def run(params: Params) -> None:
         report["train_run_id"] = tracking.run_id_from_train()
         accuracy = evaluation["accuracy"][PHONE_FORMAT]
         if passed and register_model:
-            report["registry"] = register(name, run.info.run_id, run.info.artifact_uri, accuracy)
+            report["registry"] = register(name, run.info.run_id, accuracy)
         elif passed:
             report["registry_skipped"] = f"{REGISTER_ENV}=false"
         elif register_model:
@@ -278,5 +180,5 @@ def run(params: Params) -> None:
     else:
         console.print(f"[bold red]{len(failed)} gate(s) failed[/]: the model is not registered.")
         if "registry" in report:
-            console.print(_withdrawn_message(report["registry"]))
+            console.print(withdrawn_message(report["registry"]))
         raise GatesFailed(f"{len(failed)} gate(s) failed")

@@ -1,0 +1,172 @@
+"""The gated model as an MLflow Model: a pyfunc that takes photos and answers the top-k labels.
+
+It runs the exported ONNX model with the app's preprocessing (paddy_edge.preprocess, the code evaluate and
+predict use), so a served answer is the phone's answer. Input: a DataFrame whose `image` column holds the
+base64 of photo files (JPEG, PNG, ...); params: `k`. Output, one row per photo: `label`, `probability`
+(the top one) and `top_k` (a list of {label, probability}, best first). A photo that cannot be used
+(not an image, a decompression bomb, not base64) is an MlflowException naming its row, which
+`mlflow models serve` answers with HTTP 400.
+
+The model carries its own code: this module, images.py and preprocess.py (code_paths), which import only
+numpy, pillow, pandas, onnxruntime and mlflow, so a process without this project installed can serve it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import shutil
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+from mlflow.types.schema import Array, Object, Property
+
+from paddy_edge.images import UnreadableImage, decode
+from paddy_edge.preprocess import app_input, softmax
+
+COLUMN = "image"
+DEFAULT_K = 3
+# The served model's own files: what predict reads, and the phone's model beside it.
+ARTIFACTS = {
+    "onnx": "model.onnx",
+    "model_card": "model_card.json",
+    "labels": "labels.txt",
+    "lite": "model.ptl",
+}
+# What the model needs installed, pinned to this environment's versions (MLflow writes requirements.txt).
+REQUIREMENTS = ("mlflow", "onnxruntime", "numpy", "pandas", "pillow")
+# The package files the model imports: copied into the model (code_paths) as a package of their own.
+CODE = ("__init__.py", "images.py", "preprocess.py", "serving/__init__.py", "serving/pyfunc.py")
+
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", COLUMN)]),
+    outputs=Schema(
+        [
+            ColSpec("string", "label"),
+            ColSpec("double", "probability"),
+            ColSpec(Array(Object([Property("label", "string"), Property("probability", "double")])), "top_k"),
+        ]
+    ),
+    params=ParamSchema([ParamSpec("k", "long", DEFAULT_K)]),
+)
+
+
+def encode_image(data: bytes) -> str:
+    """A photo file's bytes as the `image` column wants them."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def bad_input(message: str) -> MlflowException:
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)  # HTTP 400 when served
+
+
+def _photo_bytes(value: Any, row: int) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        what = type(value).__name__
+        raise bad_input(f"row {row}: '{COLUMN}' must be the base64 of a photo file, not {what}")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise bad_input(f"row {row}: '{COLUMN}' is not base64 (encode the photo file's bytes)") from None
+
+
+def _top_k(probabilities: np.ndarray, labels: list[str], k: int) -> list[dict[str, Any]]:
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [{"label": labels[i], "probability": float(probabilities[i])} for i in order]
+
+
+class PhotoClassifier(mlflow.pyfunc.PythonModel):
+    """Photos (base64) -> top-k labels, with the ONNX model and the app's preprocessing."""
+
+    def load_context(self, context: Any) -> None:
+        import onnxruntime as ort
+
+        self.card = json.loads(Path(context.artifacts["model_card"]).read_text())
+        self.session = ort.InferenceSession(context.artifacts["onnx"], providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def _pixels(self, data: bytes, row: int) -> np.ndarray:
+        spec = self.card["input"]
+        try:
+            rgb = decode(data).rgb
+        except UnreadableImage as exc:
+            raise bad_input(f"row {row}: not a usable photo ({exc})") from None
+        resample = spec.get("resample", "nearest")
+        return app_input(rgb, spec["width"], spec["height"], spec["mean"], spec["std"], resample)
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None):
+        labels = self.card["labels"]
+        k = (params or {}).get("k", DEFAULT_K)
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise bad_input(f"params 'k' is {k!r}: give a whole number from 1 to {len(labels)}")
+        if not isinstance(model_input, pd.DataFrame) or COLUMN not in model_input.columns:
+            found = list(model_input.columns) if isinstance(model_input, pd.DataFrame) else type(model_input)
+            raise bad_input(f"the input needs a column '{COLUMN}' (base64 photos); got {found}")
+        photos = [_photo_bytes(value, row) for row, value in enumerate(model_input[COLUMN])]
+        if not photos:
+            raise bad_input(f"no photos: the '{COLUMN}' column is empty")
+        batch = np.stack([self._pixels(data, row) for row, data in enumerate(photos)])
+        logits = self.session.run(None, {self.input_name: batch})[0]
+        ranked = [_top_k(row, labels, min(int(k), len(labels))) for row in softmax(logits)]
+        return pd.DataFrame(
+            {
+                "label": [top[0]["label"] for top in ranked],
+                "probability": [top[0]["probability"] for top in ranked],
+                "top_k": ranked,
+            }
+        )
+
+
+def example_photo() -> bytes:
+    """A small generated JPEG for the model's input example (no dataset photo leaves the pipeline)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    pixels[..., 1] = np.maximum(pixels[..., 1], 128)  # a greenish leaf-coloured noise
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
+
+def _code_package(into: Path) -> Path:
+    """A copy of the package files the model imports, as `paddy_edge/` (code_paths copies folders whole)."""
+    source = Path(__file__).resolve().parents[1]
+    for name in CODE:
+        target = into / "paddy_edge" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / name, target)
+    return into / "paddy_edge"
+
+
+def log_model(export_dir: Path, name: str = "model") -> Any:
+    """Log the export folder's model as an MLflow Model in the active run; returns its ModelInfo."""
+    artifacts = {key: str(export_dir / file) for key, file in ARTIFACTS.items()}
+    requirements = [f"{package}=={version(package)}" for package in REQUIREMENTS]
+    example = pd.DataFrame({COLUMN: [encode_image(example_photo())]})
+    with tempfile.TemporaryDirectory(prefix="paddy-edge-code-") as scratch:
+        return mlflow.pyfunc.log_model(
+            name=name,
+            python_model=__file__,  # models from code: MLflow runs this file, nothing is unpickled
+            artifacts=artifacts,
+            code_paths=[str(_code_package(Path(scratch)))],
+            signature=SIGNATURE,
+            input_example=(example, {"k": DEFAULT_K}),
+            pip_requirements=requirements,
+        )
+
+
+# What MLflow serves when it loads this file as the model's code (log_model passes the file, not a pickle).
+mlflow.models.set_model(PhotoClassifier())

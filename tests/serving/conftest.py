@@ -1,0 +1,45 @@
+"""A gated model registered the way the gate registers it (paddy_edge.registry.register), from the tiny
+bundle, in a real SQLite store of its own: what `make serve`, `make demo` and the load test serve."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+MODEL_NAME = "paddy-edge-test"
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    tracking_uri: str
+    name: str
+    model_uri: str  # models:/<name>@champion
+    version: int
+    export_dir: Path  # the bundle it was logged from
+    env: dict[str, str]  # for a subprocess: this store, nothing else of MLflow's
+
+
+@pytest.fixture(scope="session")
+def served_model(tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path) -> ServedModel:
+    import mlflow
+
+    from paddy_edge.registry import register
+
+    store = tmp_path_factory.mktemp("served-store")
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        experiment = mlflow.create_experiment("served", artifact_location=(store / "mlartifacts").as_uri())
+        with mlflow.start_run(experiment_id=experiment) as run:
+            registry = register(MODEL_NAME, run.info.run_id, 0.5, export_dir=tiny_bundle)
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert registry["aliases"] == ["candidate", "champion"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_TRACKING_URI"] = uri
+    model_uri = f"models:/{MODEL_NAME}@champion"
+    return ServedModel(uri, MODEL_NAME, model_uri, registry["version"], tiny_bundle, env)

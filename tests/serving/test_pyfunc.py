@@ -1,0 +1,146 @@
+"""The gated model as an MLflow Model: registered as the gate registers it, loaded back through the
+registry alias, it answers photos as the phone's lite model does and refuses bad ones with one message."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.exceptions import MlflowException
+
+from paddy_edge.predict import classify
+from paddy_edge.serving.pyfunc import ARTIFACTS, SIGNATURE, encode_image
+
+from ..reliability.test_bad_images import jpeg_claiming, photo, png_claiming, truncated
+from .conftest import ServedModel
+from .photos import noisy_photo
+
+
+@pytest.fixture
+def champion(served_model: ServedModel, monkeypatch: pytest.MonkeyPatch):
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", served_model.tracking_uri)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(served_model.tracking_uri)
+    yield mlflow.pyfunc.load_model(served_model.model_uri)
+    mlflow.set_tracking_uri(previous)
+
+
+def test_the_registered_version_is_a_logged_model_with_signature_example_and_the_phone_files(
+    served_model: ServedModel, champion
+) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient(served_model.tracking_uri)
+    version = client.get_model_version(served_model.name, str(served_model.version))
+    model_id = version.source.removeprefix("models:/")
+    assert model_id.startswith("m-"), f"the version's source is a logged model, not {version.source}"
+    logged = client.get_logged_model(model_id)
+    assert logged.source_run_id == version.run_id
+    linked = json.loads(logged.tags["mlflow.modelVersions"])
+    assert linked == [{"name": served_model.name, "version": served_model.version}]
+
+    info = champion.metadata
+    assert info.signature == SIGNATURE
+    assert info.get_params_schema().to_dict() == [{"name": "k", "type": "long", "default": 3, "shape": None}]
+    local = Path(mlflow.artifacts.download_artifacts(version.source, tracking_uri=served_model.tracking_uri))
+    for key, file in ARTIFACTS.items():
+        shipped = local / "artifacts" / file
+        assert shipped.read_bytes() == (served_model.export_dir / file).read_bytes(), key
+    example = json.loads((local / "serving_input_example.json").read_text())
+    assert example["dataframe_split"]["columns"] == ["image"] and example["params"] == {"k": 3}
+    code = sorted(str(p.relative_to(local / "code")) for p in (local / "code").rglob("*.py"))
+    assert code == [
+        "paddy_edge/__init__.py",
+        "paddy_edge/images.py",
+        "paddy_edge/preprocess.py",
+        "paddy_edge/serving/__init__.py",
+        "paddy_edge/serving/pyfunc.py",
+    ]
+
+
+def test_it_answers_as_the_phone_lite_model_does(served_model: ServedModel, champion, tmp_path: Path) -> None:
+    photos = [
+        noisy_photo(seed, size, fmt)
+        for seed, size, fmt in [
+            (1, (64, 48), "JPEG"),
+            (2, (40, 90), "PNG"),
+            (3, (300, 200), "JPEG"),
+            (4, (33, 33), "WEBP"),
+        ]
+    ]
+    photos.append(photo((48, 64), "JPEG", orientation=6))  # turned upright first, as the app's decoder does
+    for index, data in enumerate(photos):
+        (tmp_path / f"{index}.img").write_bytes(data)
+    files = [tmp_path / f"{index}.img" for index in range(len(photos))]
+    lite = classify(files, served_model.export_dir, k=10)
+
+    answer = champion.predict(pd.DataFrame({"image": [encode_image(d) for d in photos]}), params={"k": 10})
+
+    assert list(answer.columns) == ["label", "probability", "top_k"] and len(answer) == len(photos)
+    for file, (_, row) in zip(files, answer.iterrows(), strict=True):
+        expected = dict(lite[file])
+        served = {entry["label"]: entry["probability"] for entry in row["top_k"]}
+        assert served.keys() == expected.keys()
+        assert max(abs(served[label] - expected[label]) for label in expected) < 1e-4
+        assert row["label"] == lite[file][0][0] and row["probability"] == row["top_k"][0]["probability"]
+    assert len({tuple(e["label"] for e in top) for top in answer["top_k"]}) > 1, "photos told apart"
+
+
+def test_k_sets_how_many_labels_come_back(champion) -> None:
+    frame = pd.DataFrame({"image": [encode_image(noisy_photo(5))]})
+    assert len(champion.predict(frame)["top_k"][0]) == 3
+    ranked = champion.predict(frame, params={"k": 5})["top_k"][0]
+    assert len(ranked) == 5
+    assert [e["probability"] for e in ranked] == sorted((e["probability"] for e in ranked), reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("frame", "params", "words"),
+    [
+        (pd.DataFrame({"image": [encode_image(noisy_photo(1)), encode_image(b"hello")]}), {}, "row 1"),
+        (pd.DataFrame({"image": [encode_image(png_claiming(30000, 30000))]}), {}, "decompression bomb"),
+        (pd.DataFrame({"image": [encode_image(jpeg_claiming(30000, 30000))]}), {}, "too many pixels"),
+        (pd.DataFrame({"image": [encode_image(truncated(noisy_photo(2)))]}), {}, "row 0"),
+        (pd.DataFrame({"image": ["not base64 at all!"]}), {}, "not base64"),
+        (pd.DataFrame({"image": [""]}), {}, "empty"),
+        (pd.DataFrame({"image": pd.Series([], dtype=str)}), {}, "no photos"),
+        (pd.DataFrame({"image": [encode_image(noisy_photo(1))]}), {"k": 0}, "params 'k'"),
+    ],
+)
+def test_a_bad_input_is_one_message_naming_it(champion, frame, params, words: str) -> None:
+    with pytest.raises(MlflowException) as raised:
+        champion.predict(frame, params=params)
+    assert words in raised.value.message
+    assert raised.value.get_http_status_code() == 400
+
+
+def test_a_wrong_column_is_refused_by_the_signature(champion) -> None:
+    with pytest.raises(MlflowException) as raised:
+        champion.predict(pd.DataFrame({"photo": [encode_image(noisy_photo(1))]}))
+    assert "image" in raised.value.message
+
+
+def test_the_model_brings_its_own_code(served_model: ServedModel) -> None:
+    """A process that loads the model imports paddy_edge from the model's code/ folder, not from this
+    checkout: what `mlflow models serve` and a Docker image built from the model run."""
+    script = (  # paddy_edge is first imported after load_model put the model's code/ first on sys.path
+        "import mlflow, pandas as pd\n"
+        f"m = mlflow.pyfunc.load_model({served_model.model_uri!r})\n"
+        "import paddy_edge.serving.pyfunc as p\n"
+        "print(p.__file__)\n"
+        f"print(m.predict(pd.DataFrame({{'image': [p.encode_image({noisy_photo(1)!r})]}}))['label'][0])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=served_model.env, capture_output=True, text=True, cwd="/"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    module_file, label = result.stdout.strip().splitlines()[-2:]
+    assert "/code/paddy_edge/serving/pyfunc.py" in module_file and "/src/" not in module_file
+    assert label in json.loads((served_model.export_dir / "model_card.json").read_text())["labels"]
