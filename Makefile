@@ -20,7 +20,7 @@ TORCH_PINS = $(shell grep -E '^(torch|torchvision)==' requirements/constraints.t
 DEVICE_TORCH_PIN = $(shell grep -E '^torch==' requirements/device/requirements.txt)
 
 .PHONY: help setup lint-setup repro smoke test test-fast lint ui clean device-setup device-check app-assets \
-	pull-cache push-cache remote-s3 metrics-diff mlflow-server
+	pull-cache push-cache remote-s3 metrics-diff mlflow-server serve
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -137,6 +137,20 @@ app-assets: setup ## Copy the exported model into flutter_app/assets (after chec
 
 ui: setup ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 	mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+# The gated champion from the local store unless MLFLOW_TRACKING_URI names another: the real run's model
+# (params.yaml mlflow.registered_model) when this checkout has one, else the smoke run's (as MODEL_ROOT).
+# `local`: this venv, no conda. SERVE_WORKERS uvicorn processes, each with its own copy of the model.
+MODEL_NAME ?= $(shell awk '$$1 == "registered_model:" {print $$2}' \
+	$(if $(wildcard models/export/model.ptl),params.yaml,profiles/smoke.yaml))
+MODEL_ALIAS ?= champion
+SERVE_HOST ?= 127.0.0.1
+SERVE_PORT ?= 5001
+SERVE_WORKERS ?= 1
+serve: setup ## Serve the champion MLflow Model over HTTP on SERVE_HOST:SERVE_PORT (POST /invocations; README: Serving)
+	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} mlflow models serve \
+		--model-uri 'models:/$(MODEL_NAME)@$(MODEL_ALIAS)' --env-manager local \
+		--host $(SERVE_HOST) --port $(SERVE_PORT) --workers $(SERVE_WORKERS)
 
 clean: ## Remove the smoke workspace and caches (keeps .venv, data, models and mlflow.db)
 	rm -rf .smoke .pytest_cache .ruff_cache .benchmarks

@@ -76,3 +76,43 @@ def start_mlflow_server(root: Path, folder: Path) -> MlflowServer:
         server.kill()
         raise
     return server
+
+
+@dataclass
+class ModelServer:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def stop(self) -> None:
+        """SIGTERM to make and mlflow's uvicorn workers; SIGKILL if they do not go."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+def start_model_server(
+    root: Path, env: dict[str, str], name: str, log: Path, workers: int = 1
+) -> ModelServer:
+    """`make serve` as a user runs it, on a free port: the model `name`@champion of the store that
+    env's MLFLOW_TRACKING_URI names. Returns once /ping answers."""
+    port = free_port()
+    command = [
+        *("make", "-C", str(root), "-o", "setup", "serve"),
+        *(f"MODEL_NAME={name}", f"SERVE_PORT={port}", f"SERVE_WORKERS={workers}"),
+    ]
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    server = ModelServer(f"http://127.0.0.1:{port}", process, log)
+    try:
+        wait_until_answers(f"{server.url}/ping", process, log, "make serve")
+    except BaseException:
+        server.stop()
+        raise
+    return server

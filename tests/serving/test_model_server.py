@@ -1,0 +1,107 @@
+"""`make serve`: a real `mlflow models serve` process of the champion answers photos over HTTP, answers
+each bad request with a 4xx that says what is wrong, and keeps serving."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from paddy_edge.serving.pyfunc import encode_image
+
+from ..conftest import ROOT
+from ..reliability.test_bad_images import png_claiming
+from ..servers import ModelServer, start_model_server
+from .conftest import ServedModel
+from .photos import noisy_photo
+
+JSON = "application/json"
+
+
+@pytest.fixture(scope="module")
+def server(served_model: ServedModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    running = start_model_server(ROOT, served_model.env, served_model.name, log)
+    yield running
+    running.stop()
+
+
+def post(server: ModelServer, body: bytes, content_type: str = JSON) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        f"{server.url}/invocations", data=body, headers={"Content-Type": content_type}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        text = error.read().decode()
+        try:
+            return error.code, json.loads(text)
+        except json.JSONDecodeError:
+            return error.code, {"message": text}
+
+
+def photos_request(*images: bytes, k: int | None = None, column: str = "image") -> bytes:
+    body: dict = {"dataframe_split": {"columns": [column], "data": [[encode_image(i)] for i in images]}}
+    if k is not None:
+        body["params"] = {"k": k}
+    return json.dumps(body).encode()
+
+
+def test_it_answers_photos_with_the_top_k(server: ModelServer, served_model: ServedModel) -> None:
+    status, answer = post(server, photos_request(noisy_photo(1), noisy_photo(2, fmt="PNG"), k=3))
+    assert status == 200, answer
+    labels = json.loads((served_model.export_dir / "model_card.json").read_text())["labels"]
+    assert len(answer["predictions"]) == 2
+    for prediction in answer["predictions"]:
+        assert prediction["label"] in labels and 0 < prediction["probability"] <= 1
+        assert prediction["top_k"][0]["label"] == prediction["label"]
+        assert len(prediction["top_k"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "words"),
+    [
+        (photos_request(b"not a photo"), JSON, "not an image"),
+        (photos_request(png_claiming(30000, 30000)), JSON, "decompression bomb"),
+        (photos_request(noisy_photo(1), column="photo"), JSON, "image"),
+        (photos_request(noisy_photo(1), k=0), JSON, "params 'k'"),
+        (b"", JSON, "valid JSON"),
+        (b"{not json", JSON, "valid JSON"),
+        (
+            json.dumps({"dataframe_split": {"columns": ["image"], "data": []}}).encode(),
+            "application/json",
+            "",
+        ),
+        (b"\xff\xd8\xff raw jpeg bytes", "image/jpeg", "content type"),
+    ],
+    ids=["not-an-image", "bomb", "wrong-column", "bad-k", "empty-body", "bad-json", "no-rows", "raw-bytes"],
+)
+def test_a_bad_request_gets_a_4xx_with_a_message_and_the_server_keeps_serving(
+    server: ModelServer, body: bytes, content_type: str, words: str
+) -> None:
+    status, answer = post(server, body, content_type)
+    assert 400 <= status < 500, (status, answer)
+    message = answer.get("message", "")
+    assert message and words.lower() in message.lower(), answer
+    assert "Traceback" not in json.dumps(answer)
+    status, answer = post(server, photos_request(noisy_photo(3)))
+    assert status == 200 and len(answer["predictions"]) == 1
+
+
+def test_the_readme_curl_works(server: ModelServer, tmp_path: Path) -> None:
+    """The request README shows, built with the shell tools it names (base64, curl)."""
+    import subprocess
+
+    photo = tmp_path / "leaf.jpg"
+    photo.write_bytes(noisy_photo(4))
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- serve-curl -->", 2)[1].split("```bash", 1)[1].split("```", 1)[0]
+    script = block.replace("leaf.jpg", str(photo)).replace("127.0.0.1:5001", server.url.split("//")[1])
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["predictions"][0]["label"]
