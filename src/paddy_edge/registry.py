@@ -42,7 +42,13 @@ def _versions_of_run(client: Any, name: str, run_id: str) -> list[str]:
     return sorted((str(v.version) for v in found if v.name == name), key=int)
 
 
-def register(name: str, run_id: str, accuracy: float, export_dir: Path = paths.EXPORTED) -> dict:
+def register(
+    name: str,
+    run_id: str,
+    accuracy: float,
+    export_dir: Path = paths.EXPORTED,
+    model_metrics: dict[str, float] | None = None,
+) -> dict:
     """The run's version (made on its first pass, reused after) becomes candidate, and champion if better.
     A new version's source is the MLflow Model logged here, in the active run (serving/pyfunc.py): the
     ONNX model behind the app's preprocessing, with model.ptl, labels.txt and the card beside it."""
@@ -62,6 +68,8 @@ def register(name: str, run_id: str, accuracy: float, export_dir: Path = paths.E
         version = existing[-1]
     else:
         logged = pyfunc.log_model(export_dir)
+        if model_metrics:  # shown on the logged model's page, beside the run's
+            mlflow.log_metrics(model_metrics, run_id=run_id, model_id=logged.model_id)
         # register_model, not client.create_model_version: it also links the logged model to its version
         created = mlflow.register_model(logged.model_uri, name)
         version = str(created.version)

@@ -45,6 +45,7 @@ def test_the_registered_version_is_a_logged_model_with_signature_example_and_the
     assert logged.source_run_id == version.run_id
     linked = json.loads(logged.tags["mlflow.modelVersions"])
     assert linked == [{"name": served_model.name, "version": served_model.version}]
+    assert {metric.key: metric.value for metric in logged.metrics} == {"accuracy.onnx": 0.5}
 
     info = champion.metadata
     assert info.signature == SIGNATURE

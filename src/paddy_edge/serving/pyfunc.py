@@ -16,8 +16,11 @@ import base64
 import binascii
 import io
 import json
+import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -151,12 +154,27 @@ def _code_package(into: Path) -> Path:
     return into / "paddy_edge"
 
 
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def log_model(export_dir: Path, name: str = "model") -> Any:
     """Log the export folder's model as an MLflow Model in the active run; returns its ModelInfo."""
     artifacts = {key: str(export_dir / file) for key, file in ARTIFACTS.items()}
     requirements = [f"{package}=={version(package)}" for package in REQUIREMENTS]
     example = pd.DataFrame({COLUMN: [encode_image(example_photo())]})
-    with tempfile.TemporaryDirectory(prefix="paddy-edge-code-") as scratch:
+    quiet = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}  # its check of the example draws four bars
+    with tempfile.TemporaryDirectory(prefix="paddy-edge-code-") as scratch, _environment(quiet):
         return mlflow.pyfunc.log_model(
             name=name,
             python_model=__file__,  # models from code: MLflow runs this file, nothing is unpickled

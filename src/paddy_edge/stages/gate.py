@@ -108,6 +108,18 @@ def checks(gates: GateParams, evaluation: Any, bench: Any) -> list[Check]:
     return result
 
 
+def served_model_metrics(evaluation: Any, bench: Any) -> dict[str, float]:
+    """The registered MLflow Model's own figures: it runs the ONNX model (serving/pyfunc.py)."""
+    ev = Report(evaluation, paths.EVAL_METRICS, "evaluate")
+    be = Report(bench, paths.BENCH_SUMMARY, "bench")
+    return {
+        "accuracy.onnx": ev.number("accuracy", "onnx"),
+        "agreement.onnx": ev.number("agreement", "onnx"),
+        "onnx.median_ms": be.number("onnx", "median_ms"),
+        "onnx.size_mb": be.number("onnx", "size_mb"),
+    }
+
+
 def contract_check(problem: str | None) -> Check:
     """1 when the card asks for the input the app feeds (its accuracy is the phone's), else 0."""
     return Check("app input contract (model card)", float(problem is None), ">=", 1.0)
@@ -157,7 +169,8 @@ def run(params: Params) -> None:
         report["train_run_id"] = tracking.run_id_from_train()
         accuracy = evaluation["accuracy"][PHONE_FORMAT]
         if passed and register_model:
-            report["registry"] = register(name, run.info.run_id, accuracy)
+            served = served_model_metrics(evaluation, bench)
+            report["registry"] = register(name, run.info.run_id, accuracy, model_metrics=served)
         elif passed:
             report["registry_skipped"] = f"{REGISTER_ENV}=false"
         elif register_model:
