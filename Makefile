@@ -152,5 +152,14 @@ serve: setup ## Serve the champion MLflow Model over HTTP on SERVE_HOST:SERVE_PO
 		--model-uri 'models:/$(MODEL_NAME)@$(MODEL_ALIAS)' --env-manager local \
 		--host $(SERVE_HOST) --port $(SERVE_PORT) --workers $(SERVE_WORKERS)
 
+# People's side of the served model. The demo runs the same champion (MODEL_NAME) in its own process.
+.PHONY: demo demo-screenshot
+DEMO_PORT ?= 7860
+demo: setup ## A demo page on http://127.0.0.1:DEMO_PORT: a photo (upload or webcam) -> the champion's top 3 and latency
+	python -m paddy_edge demo --model '$(MODEL_NAME)' --port $(DEMO_PORT)
+
+demo-screenshot: setup ## docs/demo.png: the demo page after a real prediction, in headless Chromium (apt-get install chromium)
+	python -m paddy_edge.serving.demo_screenshot --model '$(MODEL_NAME)' --out docs/demo.png
+
 clean: ## Remove the smoke workspace and caches (keeps .venv, data, models and mlflow.db)
 	rm -rf .smoke .pytest_cache .ruff_cache .benchmarks

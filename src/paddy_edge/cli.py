@@ -147,3 +147,22 @@ def app_assets(
         f"Installed the {kind} into {app_dir}/assets: {card['num_classes']} classes, "
         f"{card['input']['width']}x{card['input']['height']} input"
     )
+
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", help="Registered model name (default: params.yaml mlflow.registered_model)."),
+]
+
+
+@app.command()
+@reports_user_errors
+def demo(
+    model: ModelOption = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 7860,
+) -> None:
+    """A demo page on 127.0.0.1: a photo (upload or webcam) -> the champion model's top 3 and its latency."""
+    from paddy_edge.serving.demo import registered_name, serve
+
+    serve(model or registered_name(), port=port)
+
