@@ -152,14 +152,22 @@ serve: setup ## Serve the champion MLflow Model over HTTP on SERVE_HOST:SERVE_PO
 		--model-uri 'models:/$(MODEL_NAME)@$(MODEL_ALIAS)' --env-manager local \
 		--host $(SERVE_HOST) --port $(SERVE_PORT) --workers $(SERVE_WORKERS)
 
-# People's side of the served model. The demo runs the same champion (MODEL_NAME) in its own process.
-.PHONY: demo demo-screenshot
+# People's side of the served model. The demo runs the same champion (MODEL_NAME) in its own process;
+# the load test drives `make serve` (SERVE_PORT, started first in another terminal).
+.PHONY: demo demo-screenshot load-test
 DEMO_PORT ?= 7860
 demo: setup ## A demo page on http://127.0.0.1:DEMO_PORT: a photo (upload or webcam) -> the champion's top 3 and latency
 	python -m paddy_edge demo --model '$(MODEL_NAME)' --port $(DEMO_PORT)
 
 demo-screenshot: setup ## docs/demo.png: the demo page after a real prediction, in headless Chromium (apt-get install chromium)
 	python -m paddy_edge.serving.demo_screenshot --model '$(MODEL_NAME)' --out docs/demo.png
+
+LOAD_USERS ?= 4
+LOAD_SECONDS ?= 20
+LOAD_REPORT ?= reports/load_test.json
+load-test: setup ## LOAD_USERS clients for LOAD_SECONDS s against make serve (locust): req/s, p50/p95/p99, errors -> LOAD_REPORT (JSON)
+	python -m paddy_edge load-test --url http://127.0.0.1:$(SERVE_PORT) --users $(LOAD_USERS) \
+		--seconds $(LOAD_SECONDS) --out $(LOAD_REPORT)
 
 clean: ## Remove the smoke workspace and caches (keeps .venv, data, models and mlflow.db)
 	rm -rf .smoke .pytest_cache .ruff_cache .benchmarks

@@ -166,3 +166,21 @@ def demo(
 
     serve(model or registered_name(), port=port)
 
+
+@app.command("load-test")
+@reports_user_errors
+def load_test(
+    url: Annotated[
+        str, typer.Option(help="The served model (make serve), on 127.0.0.1.")
+    ] = "http://127.0.0.1:5001",
+    users: Annotated[int, typer.Option(help="Concurrent clients (1 to 64).")] = 4,
+    seconds: Annotated[int, typer.Option(help="How long, in seconds (1 to 600).")] = 20,
+    out: Annotated[Path, typer.Option(help="The JSON report; locust's CSV and HTML go beside it.")] = Path(
+        "reports/load_test.json"
+    ),
+) -> None:
+    """Load-test the served model with locust: N clients for T seconds; requests/s, p50/p95/p99, errors."""
+    from paddy_edge.serving.load_test import load_test as run
+
+    if run(url, users, seconds, out)["errors"]:
+        raise typer.Exit(1)
