@@ -1,0 +1,44 @@
+"""The champion the real `dvc repro` registered is the model evaluate measured: served through the registry
+on the validation photos, it scores evaluate's ONNX accuracy, photo for photo."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import yaml
+
+from paddy_edge.serving.pyfunc import encode_image
+
+from ..conftest import Pipeline
+
+
+def test_the_registered_champion_scores_what_evaluate_measured(pipeline: Pipeline) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    workspace = pipeline.workspace
+    name = yaml.safe_load((workspace / "params.yaml").read_text())["mlflow"]["registered_model"]
+    client = MlflowClient(pipeline.tracking_uri)
+    champion = client.get_model_version_by_alias(name, "champion")
+    run_id = json.loads((workspace / "reports/gate.json").read_text())["mlflow_run_id"]
+    assert champion.run_id == run_id and champion.source.startswith("models:/m-")
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(pipeline.tracking_uri)
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    finally:
+        mlflow.set_tracking_uri(previous)
+    validation = pd.read_csv(workspace / "reports/predictions.csv")
+    photos = [encode_image((workspace / "data/raw" / image).read_bytes()) for image in validation["image"]]
+    served = model.predict(pd.DataFrame({"image": photos}))["label"]
+
+    evaluation = json.loads((workspace / "reports/eval.json").read_text())
+    assert len(served) == evaluation["valid_images"]
+    accuracy = float((served.to_numpy() == validation["actual"].to_numpy()).mean())
+    assert accuracy == evaluation["accuracy"]["onnx"]
+    logged = client.get_logged_model(champion.source.removeprefix("models:/"))
+    assert {m.key: m.value for m in logged.metrics}["accuracy.onnx"] == evaluation["accuracy"]["onnx"]
+    if evaluation["agreement"]["onnx"] == 1.0 and evaluation["agreement"]["lite"] == 1.0:
+        assert list(served) == list(validation["predicted"]), "onnx and lite agree: so does the server"
