@@ -23,7 +23,7 @@ DEVICE_TORCH_PIN = $(shell grep -E '^torch==' requirements/device/requirements.t
 	pull-cache push-cache remote-s3 metrics-diff mlflow-server serve
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: $(VENV)/.installed ## Create .venv and install the pinned dependencies (TORCH_WHEELS=cpu: CPU torch)
 
