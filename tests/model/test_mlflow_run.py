@@ -65,7 +65,7 @@ def test_run_holds_the_model_files_and_reports(run) -> None:
         "reports/gate.json",
         "reports/train_history.csv",
         "reports/data_report.json",
-        "reports/per_class.json",
+        "reports/per_class.csv",
     }
     assert expected <= listed
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, urlparse
 
+import pandas as pd
 import pytest
 
 from paddy_edge.ci import gated, release
@@ -55,7 +56,7 @@ def test_report_shows_everything_a_reviewer_decides_on(pipeline: Pipeline, tmp_p
     evaluation["accuracy"]["lite"] -= 0.05
     (baseline / "eval.json").write_text(json.dumps(evaluation))
     bench = json.loads((reports / "bench.json").read_text())
-    labels = list(json.loads((reports / "per_class.json").read_text()))
+    labels = list(pd.read_csv(reports / "per_class.csv")["class"])
 
     body = ci_report.render(reports, baseline, "smoke", "https://example.invalid/artifacts/1")
     sections = body.split("\n### ")

@@ -179,15 +179,23 @@ def format_table(reports: Path) -> str:
     return "\n".join(lines)
 
 
+def _per_class_rows(reports: Path) -> list[dict[str, str]]:
+    """per_class.csv's rows (class, precision, recall, f1, support), in the labels' order."""
+    path = reports / "per_class.csv"
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def per_class_table(reports: Path) -> str:
-    scores = _load(reports, "per_class.json")
-    if not scores:
+    rows = _per_class_rows(reports)
+    if not rows:
         return "_No per-class report._"
     lines = ["| class | precision | recall | F1 | photos |", "| --- | ---: | ---: | ---: | ---: |"]
-    for label, row in scores.items():
-        lines.append(
-            f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |"
-        )
+    for row in rows:
+        precision, recall, f1 = (float(row[key]) for key in ("precision", "recall", "f1"))
+        lines.append(f"| {row['class']} | {precision:.3f} | {recall:.3f} | {f1:.3f} | {row['support']} |")
     return "\n".join(lines)
 
 
@@ -198,7 +206,8 @@ def confusion_table(reports: Path) -> str:
         return "_No predictions report._"
     with predictions.open(newline="") as handle:
         pairs = Counter((row["actual"], row["predicted"]) for row in csv.DictReader(handle))
-    labels = list(_load(reports, "per_class.json")) or sorted({a for a, _ in pairs} | {p for _, p in pairs})
+    labels = [row["class"] for row in _per_class_rows(reports)]
+    labels = labels or sorted({a for a, _ in pairs} | {p for _, p in pairs})
     numbers = range(1, len(labels) + 1)
     lines = [
         "| actual ↓ / predicted → | " + " | ".join(str(n) for n in numbers) + " |",

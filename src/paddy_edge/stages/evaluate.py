@@ -126,7 +126,9 @@ def evaluate(params: Params) -> tuple[dict, dict]:
     phone = probs[PHONE_FORMAT].argmax(axis=1)
     paths.write_json(paths.EVAL_METRICS, metrics)
     scores = per_class(truth, phone, labels)
-    paths.write_json(paths.PER_CLASS, scores)
+    per_class_rows = pd.DataFrame([{"class": label, **row} for label, row in scores.items()])
+    with paths.atomic_file(paths.PER_CLASS) as tmp:
+        per_class_rows.to_csv(tmp, index=False)
     predictions = pd.DataFrame(
         {"image": sources, "actual": [labels[i] for i in truth], "predicted": [labels[i] for i in phone]}
     )
