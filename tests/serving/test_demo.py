@@ -109,5 +109,29 @@ def test_without_a_champion_the_demo_says_run_make_smoke_in_one_line(served_mode
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert lines[0].startswith("error: no model 'no-such-model' with the alias 'champion' in sqlite:///")
-    assert f"(champions in this store: {served_model.name}; choose one with --model)" in lines[0]
+    assert (
+        f"(models with a champion in this store: {served_model.name}; choose one with MODEL_NAME=" in lines[0]
+    )
     assert lines[0].endswith("run make smoke first")
+
+
+def test_ctrl_c_stops_the_demo_with_one_line(served_model: ServedModel, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "demo.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "paddy_edge", "demo", "--model", served_model.name, "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**served_model.env, "GRADIO_ANALYTICS_ENABLED": "False"},
+        )
+    try:
+        wait_until_answers(f"http://127.0.0.1:{port}/", process, log, "paddy-edge demo")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+    text = log.read_text()
+    assert text.rstrip().endswith("demo stopped") and "Traceback" not in text, text[-2000:]
+    assert "unfinished outputs" not in text

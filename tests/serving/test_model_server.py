@@ -105,3 +105,30 @@ def test_the_readme_curl_works(server: ModelServer, tmp_path: Path) -> None:
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["predictions"][0]["label"]
+
+
+def test_make_serve_without_a_champion_says_what_to_do_and_leaves_no_store(
+    served_model: ServedModel, tmp_path: Path
+) -> None:
+    """Before any make smoke (no store), and with a store whose model has no such name: one line, exit 2,
+    and no empty mlflow.db left behind by the check."""
+    import subprocess
+
+    command = ["make", "-C", str(ROOT), "-o", "setup", "serve", "SERVE_PORT=1"]
+    fresh = {**served_model.env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    nothing = subprocess.run(command, env=fresh, capture_output=True, text=True, timeout=300)
+    assert nothing.returncode != 0
+    assert "no MLflow store at" in nothing.stderr and "run make smoke first" in nothing.stderr
+    assert "Traceback" not in nothing.stdout + nothing.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+    other = subprocess.run(
+        [*command, "MODEL_NAME=no-such-model"],
+        env=served_model.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert other.returncode != 0 and "Traceback" not in other.stdout + other.stderr
+    assert "no model 'no-such-model' with the alias 'champion'" in other.stderr
+    assert served_model.name in other.stderr, "it names the models that do have a champion"

@@ -13,6 +13,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from paddy_edge.predict import classify
+from paddy_edge.registry import MODEL_DESCRIPTION
 from paddy_edge.serving.pyfunc import ARTIFACTS, SIGNATURE, encode_image
 
 from ..reliability.test_bad_images import jpeg_claiming, photo, png_claiming, truncated
@@ -41,6 +42,7 @@ def test_the_registered_version_is_a_logged_model_with_signature_example_and_the
     version = client.get_model_version(served_model.name, str(served_model.version))
     model_id = version.source.removeprefix("models:/")
     assert model_id.startswith("m-"), f"the version's source is a logged model, not {version.source}"
+    assert client.get_registered_model(served_model.name).description == MODEL_DESCRIPTION
     logged = client.get_logged_model(model_id)
     assert logged.source_run_id == version.run_id
     linked = json.loads(logged.tags["mlflow.modelVersions"])
@@ -113,6 +115,7 @@ def test_k_sets_how_many_labels_come_back(champion) -> None:
         (pd.DataFrame({"image": [""]}), {}, "empty"),
         (pd.DataFrame({"image": pd.Series([], dtype=str)}), {}, "no photos"),
         (pd.DataFrame({"image": [encode_image(noisy_photo(1))]}), {"k": 0}, "params 'k'"),
+        (pd.DataFrame({"image": [encode_image(noisy_photo(1))]}), {"k": 11}, "from 1 to 10"),
     ],
 )
 def test_a_bad_input_is_one_message_naming_it(champion, frame, params, words: str) -> None:

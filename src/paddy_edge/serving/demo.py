@@ -17,8 +17,9 @@ from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
 
-from paddy_edge import paths, tracking_uri
+from paddy_edge import tracking_uri
 from paddy_edge.errors import UserError
+from paddy_edge.serving.champion import find as find_champion
 
 DEFAULT_PORT = 7860
 TOP_K = 3
@@ -33,44 +34,15 @@ class Champion:
     model: Any  # mlflow.pyfunc.PyFuncModel
 
 
-def registered_name(params_file: Path = paths.PARAMS) -> str:
-    """params.yaml `mlflow.registered_model` (what the gate registers)."""
-    from paddy_edge.config import load_params
-
-    return load_params(params_file).mlflow.registered_model
-
-
-def _no_champion(name: str, store: str, client: Any) -> UserError:
-    others = sorted(m.name for m in client.search_registered_models() if "champion" in m.aliases)
-    hint = f" (champions in this store: {', '.join(others)}; choose one with --model)" if others else ""
-    return UserError(f"no model '{name}' with the alias 'champion' in {store}{hint}: run make smoke first")
-
-
 def load_champion(name: str) -> Champion:
     """The registered model's champion, loaded as the pyfunc; a UserError (one line) when there is none."""
-    uri = tracking_uri.connect()
-    store = tracking_uri.shown_uri()
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise UserError(f"no MLflow store at {store}: run make smoke first (or set MLFLOW_TRACKING_URI)")
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    client = mlflow.MlflowClient(uri)
-    try:
-        version = client.get_model_version_by_alias(name, "champion")
-    except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise _no_champion(name, store, client) from None
-        raise tracking_uri.user_error(exc) from None
+    version = find_champion(name)
     try:
         model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     except MlflowException as exc:
-        if "MLmodel" in str(exc):
-            raise UserError(
-                f"the champion of '{name}' (version {version.version}) in {store} is no MLflow Model (it was "
-                "registered before the gate logged one): point the alias at a version registered since, "
-                "or start a new store with make smoke"
-            ) from None
         raise tracking_uri.user_error(exc) from None
     return Champion(name, str(version.version), version.run_id, model)
 
@@ -137,7 +109,8 @@ def build(champion: Champion, examples: list[str]) -> Any:
     with gr.Blocks(title="paddy-edge demo", analytics_enabled=False) as page:
         gr.Markdown(
             f"# paddy-edge: rice leaf diseases\nModel **{champion.name}** version {champion.version} "
-            f"(the `champion`, MLflow run `{champion.run_id[:8]}`): the model the phone app ships."
+            f"(the `champion`, MLflow run `{champion.run_id[:8]}`): the phone app's network, run as ONNX "
+            "behind the app's preprocessing."
         )
         with gr.Row():
             with gr.Column():

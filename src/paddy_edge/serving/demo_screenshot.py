@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def run() -> None:
-        from paddy_edge.serving.demo import example_photos, load_champion, registered_name
+        from paddy_edge.serving.champion import registered_name
+        from paddy_edge.serving.demo import example_photos, load_champion
 
         load_champion(args.model or registered_name())  # its one-line message, before any browser starts
         port = _free_port()

@@ -112,7 +112,7 @@ class PhotoClassifier(mlflow.pyfunc.PythonModel):
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None):
         labels = self.card["labels"]
         k = (params or {}).get("k", DEFAULT_K)
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= len(labels):
             raise bad_input(f"params 'k' is {k!r}: give a whole number from 1 to {len(labels)}")
         if not isinstance(model_input, pd.DataFrame) or COLUMN not in model_input.columns:
             found = list(model_input.columns) if isinstance(model_input, pd.DataFrame) else type(model_input)
@@ -122,7 +122,7 @@ class PhotoClassifier(mlflow.pyfunc.PythonModel):
             raise bad_input(f"no photos: the '{COLUMN}' column is empty")
         batch = np.stack([self._pixels(data, row) for row, data in enumerate(photos)])
         logits = self.session.run(None, {self.input_name: batch})[0]
-        ranked = [_top_k(row, labels, min(int(k), len(labels))) for row in softmax(logits)]
+        ranked = [_top_k(row, labels, int(k)) for row in softmax(logits)]
         return pd.DataFrame(
             {
                 "label": [top[0]["label"] for top in ranked],
