@@ -6,8 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
+from paddy_edge.errors import UserError
 from paddy_edge.smoke import build_workspace, project_files
 
 from ..conftest import ROOT
@@ -86,3 +88,53 @@ def test_a_restored_cache_alone_still_gets_a_dvc_project(tmp_path: Path) -> None
         [sys.executable, "-m", "dvc", "status"], cwd=workspace, capture_output=True, text=True
     )
     assert status.returncode == 0, status.stdout + status.stderr
+
+
+def _build_in_a_fresh_process(root: Path, workspace: Path) -> list[str]:
+    """build_workspace as `make smoke` runs it, in its own interpreter; which of timm and torch it loaded."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from paddy_edge.smoke import build_workspace\n"
+        "build_workspace(Path(sys.argv[1]), Path(sys.argv[2]), {'train': {'epochs': 1}})\n"
+        "print(' '.join(m for m in ('timm', 'torch') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(root), str(workspace)], capture_output=True, text=True, check=True
+    )
+    return done.stdout.split()
+
+
+def test_a_second_build_loads_no_torch_and_rewrites_nothing(tmp_path: Path) -> None:
+    """A no-op `make smoke` (nothing changed) must be quick: checking the architecture name imports timm
+    and torch (about 3 s and 1 GB), so it runs only when params.yaml changes; and no file of the workspace
+    is written again (not even with the same bytes)."""
+    root = _git_repo(
+        tmp_path / "checkout",
+        {
+            "params.yaml": (ROOT / "params.yaml").read_text(),
+            "dvc.yaml": "stages: {}\n",
+            "src/m.py": "M = 1\n",
+        },
+    )
+    workspace = tmp_path / "ws"
+    assert _build_in_a_fresh_process(root, workspace) == ["timm", "torch"]  # new params: checked in full
+    written = {p: p.stat().st_mtime_ns for p in workspace.rglob("*") if p.is_file()}
+
+    assert _build_in_a_fresh_process(root, workspace) == []
+    assert {p: p.stat().st_mtime_ns for p in workspace.rglob("*") if p.is_file()} == written
+
+
+def test_a_misspelt_arch_is_caught_when_params_change(tmp_path: Path) -> None:
+    """The architecture check is skipped only for the workspace's unchanged params: a new, misspelt name
+    is one message naming the key, before dvc runs, and the workspace keeps its checked params.yaml."""
+    params = (ROOT / "params.yaml").read_text()
+    root = _git_repo(tmp_path / "checkout", {"params.yaml": params, "dvc.yaml": "stages: {}\n"})
+    workspace = build_workspace(root, tmp_path / "ws", {})
+    checked = (workspace / "params.yaml").read_text()
+    arch = yaml.safe_load(params)["train"]["arch"]
+    (root / "params.yaml").write_text(params.replace(f"arch: {arch}", f"arch: {arch[:-1]}"))
+
+    with pytest.raises(UserError, match=r"train\.arch: .* is not a timm model"):
+        build_workspace(root, workspace, {})
+    assert (workspace / "params.yaml").read_text() == checked
