@@ -160,8 +160,10 @@ def test_a_second_checkout_pulls_from_the_shared_remote_and_runs_no_stage(
     lock = yaml.safe_load((first.workspace / "dvc.lock").read_text())
     cached = [out for stage in lock["stages"].values() for out in stage.get("outs", [])]
     cached = [out for out in cached if out["path"] not in uncached_outputs(first.workspace)]
-    assert {out["path"] for out in cached} == {"data/raw", "data/prepared", "models/trained", "models/export"}
-    for out in cached:  # data and models, each in the remote under its hash
+    # data, models and the data report (an output, not a metric: DVC stores it), each in the remote
+    expected = {"data/raw", "data/prepared", "reports/data_report.json", "models/trained", "models/export"}
+    assert {out["path"] for out in cached} == expected
+    for out in cached:  # each in the remote under its hash
         assert f"paddy/files/md5/{out['md5'][:2]}/{out['md5'][2:]}" in keys, out["path"]
     runs = sorted(
         path.relative_to(first.workspace / ".dvc/cache").as_posix()
