@@ -35,6 +35,7 @@ def served_model(tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path) ->
     try:
         experiment = mlflow.create_experiment("served", artifact_location=(store / "mlartifacts").as_uri())
         with mlflow.start_run(experiment_id=experiment) as run:
+            mlflow.log_artifacts(str(tiny_bundle), "model")  # as export logs its folder
             registry = register(MODEL_NAME, run.info.run_id, 0.5, tiny_bundle, {"accuracy.onnx": 0.5})
     finally:
         mlflow.set_tracking_uri(previous)

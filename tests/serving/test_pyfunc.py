@@ -49,6 +49,11 @@ def test_the_registered_version_is_a_logged_model_with_signature_example_and_the
     assert linked == [{"name": served_model.name, "version": served_model.version}]
     assert {metric.key: metric.value for metric in logged.metrics} == {"accuracy.onnx": 0.5}
 
+    listed = sorted(Path(a.path).name for a in client.list_artifacts(version.run_id, "model"))
+    assert listed == sorted(p.name for p in served_model.export_dir.iterdir()), (
+        "the run's model/ stays its own"
+    )
+
     info = champion.metadata
     assert info.signature == SIGNATURE
     assert info.get_params_schema().to_dict() == [{"name": "k", "type": "long", "default": 3, "shape": None}]

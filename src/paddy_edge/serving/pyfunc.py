@@ -168,7 +168,12 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def log_model(export_dir: Path, name: str = "model") -> Any:
+# Not "model": the run's export folder is logged under model/, and MLflow lists a run's logged model of
+# name X together with the run's X/ folder (runs:/<run>/X), which would mix the two.
+LOGGED_NAME = "served_model"
+
+
+def log_model(export_dir: Path, name: str = LOGGED_NAME) -> Any:
     """Log the export folder's model as an MLflow Model in the active run; returns its ModelInfo."""
     artifacts = {key: str(export_dir / file) for key, file in ARTIFACTS.items()}
     requirements = [f"{package}=={version(package)}" for package in REQUIREMENTS]
