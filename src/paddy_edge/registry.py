@@ -42,6 +42,13 @@ def _versions_of_run(client: Any, name: str, run_id: str) -> list[str]:
     return sorted((str(v.version) for v in found if v.name == name), key=int)
 
 
+FILES_TAG = "paddy_edge.files_sha256"  # a version's model.onnx and model.ptl: which export it holds
+
+
+def export_fingerprint(export_dir: Path) -> str:
+    return ",".join(paths.sha256(export_dir / name) for name in ("model.onnx", "model.ptl"))
+
+
 def register(
     name: str,
     run_id: str,
@@ -49,42 +56,51 @@ def register(
     export_dir: Path = paths.EXPORTED,
     model_metrics: dict[str, float] | None = None,
 ) -> dict:
-    """The run's version (made on its first pass, reused after) becomes candidate, and champion if better.
-    A new version's source is the MLflow Model logged here, in the active run (serving/pyfunc.py): the
-    ONNX model behind the app's preprocessing, with model.ptl, labels.txt and the card beside it."""
+    """The run's version of this export (made on its first pass, reused after) becomes candidate, and
+    champion if better. A new version's source is the MLflow Model logged here, in the active run
+    (serving/pyfunc.py): the ONNX model behind the app's preprocessing, with model.ptl, labels.txt and the
+    card beside it. A new export of the same run (other export params) is a new version: it replaces
+    the run's older ones, which are tagged gate=superseded and lose the gate's aliases to it."""
     import mlflow
     from mlflow import MlflowClient
 
     from paddy_edge.serving import pyfunc
 
     client = MlflowClient()
-    existing = _versions_of_run(client, name, run_id)
-    if existing:
-        version = existing[-1]
+    fingerprint = export_fingerprint(export_dir)
+    ours = _versions_of_run(client, name, run_id)
+    same = [v for v in ours if client.get_model_version(name, v).tags.get(FILES_TAG) == fingerprint]
+    if same:
+        version = same[-1]
     else:
         logged = pyfunc.log_model(export_dir)
         if model_metrics:  # shown on the logged model's page, beside the run's
             mlflow.log_metrics(model_metrics, run_id=run_id, model_id=logged.model_id)
         # register_model, not client.create_model_version: it also links the logged model to its version
-        created = mlflow.register_model(logged.model_uri, name)  # creates the registered model if need be
+        created = mlflow.register_model(logged.model_uri, name, tags={FILES_TAG: fingerprint})
         version = str(created.version)
+    superseded = [v for v in ours if v != version]
+    for old in superseded:
+        client.set_model_version_tag(name, old, "gate", "superseded")
     if not client.get_registered_model(name).description:
         client.update_registered_model(name, description=MODEL_DESCRIPTION)
     client.set_model_version_tag(name, version, "gate", "passed")
     client.set_registered_model_alias(name, "candidate", version)
     champion = client.get_registered_model(name).aliases.get("champion")
     already = champion is not None and str(champion) == version
+    replaces = champion is not None and str(champion) in superseded  # this run's older export
     best = float("-inf")
-    if champion is not None and not already:
+    if champion is not None and not already and not replaces:
         champion_run = client.get_model_version(name, str(champion)).run_id
         best = client.get_run(champion_run).data.metrics.get(ACCURACY_METRIC, best)
-    promoted = already or accuracy > best
+    promoted = already or replaces or accuracy > best
     if promoted and not already:
         client.set_registered_model_alias(name, "champion", version)
     return {
         "registered_model": name,
         "version": int(version),
-        "reused": bool(existing),
+        "reused": bool(same),
+        "superseded": [int(v) for v in superseded],
         "aliases": ["candidate", "champion"] if promoted else ["candidate"],
         "previous_champion": None if champion is None else int(champion),
     }

@@ -186,6 +186,9 @@ def run(params: Params) -> None:
     elif passed:
         registry = report["registry"]
         again = " (this run's version, reused)" if registry["reused"] else ""
+        if registry["superseded"]:
+            older = ", ".join(f"v{v}" for v in registry["superseded"])
+            again += f" (a new export of this run: replaces {older}, tagged gate=superseded)"
         console.print(
             f"All gates passed. Registered {registry['registered_model']} v{registry['version']}{again} "
             f"as {' and '.join(registry['aliases'])}."
