@@ -65,12 +65,13 @@ def test_the_registered_version_is_a_logged_model_with_signature_example_and_the
     assert example["dataframe_split"]["columns"] == ["image"] and example["params"] == {"k": 3}
     code = sorted(str(p.relative_to(local / "code")) for p in (local / "code").rglob("*.py"))
     assert code == [
-        "paddy_edge/__init__.py",
-        "paddy_edge/images.py",
-        "paddy_edge/preprocess.py",
-        "paddy_edge/serving/__init__.py",
-        "paddy_edge/serving/pyfunc.py",
+        "paddy_edge_model/__init__.py",
+        "paddy_edge_model/images.py",
+        "paddy_edge_model/preprocess.py",
+        "paddy_edge_model/pyfunc.py",
     ]
+    shipped = (local / "code/paddy_edge_model/pyfunc.py").read_text()
+    assert "from paddy_edge_model.images import" in shipped and "from paddy_edge." not in shipped
 
 
 def test_it_answers_as_the_phone_lite_model_does(served_model: ServedModel, champion, tmp_path: Path) -> None:
@@ -136,20 +137,28 @@ def test_a_wrong_column_is_refused_by_the_signature(champion) -> None:
     assert "image" in raised.value.message
 
 
-def test_the_model_brings_its_own_code(served_model: ServedModel) -> None:
-    """A process that loads the model imports paddy_edge from the model's code/ folder, not from this
-    checkout: what `mlflow models serve` and a Docker image built from the model run."""
-    script = (  # paddy_edge is first imported after load_model put the model's code/ first on sys.path
-        "import mlflow, pandas as pd\n"
+def test_the_model_runs_the_code_logged_with_it(served_model: ServedModel, tmp_path: Path) -> None:
+    """Loaded where this checkout's paddy_edge is already imported (make demo, a notebook) or where it is
+    not (mlflow models serve), the model runs its own copy of the preprocessing: a later edit of the
+    checkout cannot change what the champion answers."""
+    script = (
+        "import sys, mlflow, pandas as pd\n"
         f"m = mlflow.pyfunc.load_model({served_model.model_uri!r})\n"
-        "import paddy_edge.serving.pyfunc as p\n"
-        "print(p.__file__)\n"
-        f"print(m.predict(pd.DataFrame({{'image': [p.encode_image({noisy_photo(1)!r})]}}))['label'][0])\n"
+        "print(sys.modules['paddy_edge_model.images'].__file__)\n"
+        "print(sys.modules['paddy_edge_model.preprocess'].__file__)\n"
+        f"print(m.predict(pd.DataFrame({{'image': [{encode_image(noisy_photo(1))!r}]}}))['label'][0])\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], env=served_model.env, capture_output=True, text=True, cwd="/"
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    module_file, label = result.stdout.strip().splitlines()[-2:]
-    assert "/code/paddy_edge/serving/pyfunc.py" in module_file and "/src/" not in module_file
-    assert label in json.loads((served_model.export_dir / "model_card.json").read_text())["labels"]
+    labels = json.loads((served_model.export_dir / "model_card.json").read_text())["labels"]
+    for first in ("import paddy_edge.images, paddy_edge.preprocess\n", ""):  # the checkout's, or none
+        result = subprocess.run(
+            [sys.executable, "-c", first + script],
+            env=served_model.env,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        images, preprocess, label = result.stdout.strip().splitlines()[-3:]
+        for module in (images, preprocess):
+            assert "/artifacts/code/paddy_edge_model/" in module and "/src/" not in module
+        assert label in labels

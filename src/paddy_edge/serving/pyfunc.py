@@ -7,8 +7,10 @@ base64 of photo files (JPEG, PNG, ...); params: `k`. Output, one row per photo: 
 (not an image, a decompression bomb, not base64) is an MlflowException naming its row, which
 `mlflow models serve` answers with HTTP 400.
 
-The model carries its own code: this module, images.py and preprocess.py (code_paths), which import only
-numpy, pillow, pandas, onnxruntime and mlflow, so a process without this project installed can serve it."""
+The model carries its own code: this module, images.py and preprocess.py, copied as the package
+`paddy_edge_model` (code_paths), which imports only numpy, pillow, pandas, onnxruntime and mlflow. A
+process without this project installed can serve it, and one with a newer checkout (make demo) still runs
+the code the gate judged: under its own name, the checkout's `paddy_edge` cannot stand in for it."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import binascii
 import io
 import json
 import os
-import shutil
+import re
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,8 +51,10 @@ ARTIFACTS = {
 }
 # What the model needs installed, pinned to this environment's versions (MLflow writes requirements.txt).
 REQUIREMENTS = ("mlflow", "onnxruntime", "numpy", "pandas", "pillow")
-# The package files the model imports: copied into the model (code_paths) as a package of their own.
-CODE = ("__init__.py", "images.py", "preprocess.py", "serving/__init__.py", "serving/pyfunc.py")
+# The package files the model runs, copied into it as a package of their own (code_paths).
+CODE_PACKAGE = "paddy_edge_model"
+CODE = {"images.py": "images.py", "preprocess.py": "preprocess.py", "serving/pyfunc.py": "pyfunc.py"}
+IMPORT = re.compile(r"^(from|import) paddy_edge\.(images|preprocess)\b", re.MULTILINE)
 
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", COLUMN)]),
@@ -145,13 +150,27 @@ def example_photo() -> bytes:
 
 
 def _code_package(into: Path) -> Path:
-    """A copy of the package files the model imports, as `paddy_edge/` (code_paths copies folders whole)."""
-    source = Path(__file__).resolve().parents[1]
-    for name in CODE:
-        target = into / "paddy_edge" / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source / name, target)
-    return into / "paddy_edge"
+    """`paddy_edge_model/`: the files the model runs, their imports of each other renamed to it."""
+    source, package = Path(__file__).resolve().parents[1], into / CODE_PACKAGE
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text('"""paddy-edge\'s model code, as logged with this model."""\n')
+    for name, copy in CODE.items():
+        text = IMPORT.sub(rf"\1 {CODE_PACKAGE}.\2", (source / name).read_text())
+        (package / copy).write_text(text)
+    return package
+
+
+@contextmanager
+def _importable(folder: Path) -> Iterator[None]:
+    """MLflow runs the model's code file once while logging it, before code_paths is on sys.path. After,
+    the package is forgotten, so that the next load imports the copy logged with its model."""
+    sys.path.insert(0, str(folder))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(folder))
+        for module in [m for m in sys.modules if m == CODE_PACKAGE or m.startswith(f"{CODE_PACKAGE}.")]:
+            del sys.modules[module]
 
 
 @contextmanager
@@ -180,15 +199,17 @@ def log_model(export_dir: Path, name: str = LOGGED_NAME) -> Any:
     example = pd.DataFrame({COLUMN: [encode_image(example_photo())]})
     quiet = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}  # its check of the example draws four bars
     with tempfile.TemporaryDirectory(prefix="paddy-edge-code-") as scratch, _environment(quiet):
-        return mlflow.pyfunc.log_model(
-            name=name,
-            python_model=__file__,  # models from code: MLflow runs this file, nothing is unpickled
-            artifacts=artifacts,
-            code_paths=[str(_code_package(Path(scratch)))],
-            signature=SIGNATURE,
-            input_example=(example, {"k": DEFAULT_K}),
-            pip_requirements=requirements,
-        )
+        package = _code_package(Path(scratch))
+        with _importable(Path(scratch)):
+            return mlflow.pyfunc.log_model(
+                name=name,
+                python_model=str(package / "pyfunc.py"),  # models from code: nothing is unpickled
+                artifacts=artifacts,
+                code_paths=[str(package)],
+                signature=SIGNATURE,
+                input_example=(example, {"k": DEFAULT_K}),
+                pip_requirements=requirements,
+            )
 
 
 # What MLflow serves when it loads this file as the model's code (log_model passes the file, not a pickle).
