@@ -9,7 +9,8 @@ import sys
 from paddy_edge import interrupts, launcher
 
 INTERRUPTED = 130
-SERVERS = {"demo"}  # commands that run until Ctrl-C: for them it is how they stop, with nothing to redo
+# What Ctrl-C means for the commands that are not pipeline stages.
+STOPPED = {"demo": "demo stopped", "load-test": "load test stopped: no report was written"}
 
 
 def main() -> None:
@@ -36,8 +37,8 @@ def main() -> None:
         code = INTERRUPTED
     if code == INTERRUPTED:
         command = sys.argv[1] if len(sys.argv) > 1 else ""
-        if command in SERVERS:
-            print(f"{command} stopped", file=sys.stderr)
+        if command in STOPPED:
+            print(STOPPED[command], file=sys.stderr)
         else:
             print("interrupted: this run's unfinished outputs were removed; rerun to finish", file=sys.stderr)
         sys.stdout.flush()

@@ -5,6 +5,7 @@ for people, README: Serving)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -76,3 +77,46 @@ def test_no_server_another_host_or_unbounded_runs_are_one_line_and_run_nothing(
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr, done.stderr
     assert not out.exists()
+
+
+def test_a_failed_locust_run_writes_nothing_and_no_earlier_file_stands_in(
+    server: ModelServer, tmp_path: Path
+) -> None:
+    """A locustfile that cannot start (here: a seed that is no number) exits 1 without stats; an earlier
+    run's CSV with the same name must not become this run's report."""
+    stale = tmp_path / "load_test_stats.csv"
+    stale.write_text(
+        "Type,Name,Request Count,Failure Count,Requests/s,Average Response Time,Max Response Time,"
+        "50%,95%,99%\n,Aggregated,999,0,99.0,10,20,10,15,19\n"
+    )
+    (tmp_path / "load_test_failures.csv").write_text("Method,Name,Error,Occurrences\n")
+    before = stale.read_text()
+    out = tmp_path / "load_test.json"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "paddy_edge", "load-test", "--url", server.url),
+            "--seconds",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PADDY_EDGE_LOAD_SEED": "not-a-number"},
+    )
+    assert done.returncode == 2 and "locust failed" in done.stderr, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout and not out.exists()
+    assert stale.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["load_test_failures.csv", "load_test_stats.csv"]
+
+
+def test_the_files_land_together_and_no_scratch_is_left(server: ModelServer, tmp_path: Path) -> None:
+    out = tmp_path / "load_test.json"
+    done = _load_test("--url", server.url, "--users", "2", "--seconds", "3", "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"load_test.json", "load_test_stats.csv", "load_test.html"} <= names
+    assert not [n for n in names if n.startswith(".load-test-")]
+    report = json.loads(out.read_text())
+    assert report["files"]["csv"] == str(tmp_path / "load_test_stats.csv") and report["requests"] > 0

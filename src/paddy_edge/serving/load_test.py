@@ -12,6 +12,7 @@ import csv
 import json
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from importlib.metadata import version
@@ -87,15 +88,21 @@ def summarize(csv_prefix: Path, url: str, users: int, seconds: int) -> dict:
 
 
 def run_locust(url: str, users: int, seconds: int, csv_prefix: Path) -> subprocess.CompletedProcess:
-    csv_prefix.parent.mkdir(parents=True, exist_ok=True)
+    """locust into `csv_prefix` (a new folder's: no file of an earlier run can stand in for this one's)."""
     command = [
         *(sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless"),
         *("-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--host", url),
         *("--csv", str(csv_prefix), "--html", f"{csv_prefix}.html", "--only-summary"),
         *("--stop-timeout", "10", "--loglevel", "WARNING"),
     ]
+    guard = seconds + 120
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=guard)
+    except subprocess.TimeoutExpired:
+        raise UserError(
+            f"locust did not finish within {guard} s of a {seconds} s run: nothing was written"
+        ) from None
     # locust exits 1 when a request failed: the report says which; anything else is locust's own failure
-    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
     if done.returncode not in (0, 1) or not Path(f"{csv_prefix}_stats.csv").is_file():
         raise UserError(f"locust failed (exit {done.returncode}): {done.stderr.strip()[-800:]}")
     return done
@@ -124,14 +131,25 @@ def print_table(report: dict) -> None:
 
 
 def load_test(url: str = DEFAULT_URL, users: int = 4, seconds: int = 20, out: Path = DEFAULT_OUT) -> dict:
-    """Run it, write `out` (JSON) and locust's files beside it, print the table; returns the report."""
+    """Run it, write `out` (JSON) and locust's files beside it, print the table; returns the report. The
+    files are written in a new folder and moved into place only when locust finished and was read."""
     url = url.rstrip("/")
     check_bounds(users, seconds)
     check_target(url)
-    prefix = out.with_suffix("")
-    run_locust(url, users, seconds, prefix)
-    report = summarize(prefix, url, users, seconds)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".load-test-", dir=out.parent) as scratch:
+        prefix = Path(scratch) / out.stem
+        run_locust(url, users, seconds, prefix)
+        report = summarize(prefix, url, users, seconds)
+        final = out.with_suffix("")
+        report["files"] = {"csv": f"{final}_stats.csv", "html": f"{final}.html"}
+        for made in sorted(Path(scratch).iterdir()):
+            made.replace(out.parent / made.name)
+        written = Path(scratch) / out.name  # last, once the files it names are in place
+        written.write_text(json.dumps(report, indent=2) + "\n")
+        written.replace(out)
     print_table(report)
     print(f"report: {out}; locust's: {report['files']['csv']}, {report['files']['html']}")
+    if not report["requests"]:
+        raise UserError(f"no request was answered in {seconds} s: is the model server at {url} stuck?")
     return report
