@@ -159,7 +159,7 @@ ModelOption = Annotated[
 @reports_user_errors
 def demo(
     model: ModelOption = None,
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 7860,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 7860,  # serving.demo.DEFAULT_PORT
 ) -> None:
     """A demo page on 127.0.0.1: a photo (upload or webcam) -> the champion model's top 3 and its latency."""
     from paddy_edge.serving.champion import registered_name

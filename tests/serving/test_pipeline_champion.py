@@ -1,5 +1,5 @@
 """The champion the real `dvc repro` registered is the model evaluate measured: served through the registry
-on the validation photos, it scores evaluate's ONNX accuracy, photo for photo."""
+on the validation photos, it gives evaluate's answers and scores evaluate's ONNX accuracy."""
 
 from __future__ import annotations
 
@@ -32,13 +32,18 @@ def test_the_registered_champion_scores_what_evaluate_measured(pipeline: Pipelin
         mlflow.set_tracking_uri(previous)
     validation = pd.read_csv(workspace / "reports/predictions.csv")
     photos = [encode_image((workspace / "data/raw" / image).read_bytes()) for image in validation["image"]]
-    served = model.predict(pd.DataFrame({"image": photos}))["label"]
+    answers = model.predict(pd.DataFrame({"image": photos}), params={"k": 2})
 
     evaluation = json.loads((workspace / "reports/eval.json").read_text())
-    assert len(served) == evaluation["valid_images"]
-    accuracy = float((served.to_numpy() == validation["actual"].to_numpy()).mean())
-    assert accuracy == evaluation["accuracy"]["onnx"]
+    assert len(answers) == evaluation["valid_images"]
+    # One batch here, evaluate's batches there: ONNX Runtime's last bits may differ, so a photo whose top
+    # two are within 1e-4 may flip. Every other photo gets the lite model's answer (evaluate: agreement 1).
+    clear = [top[0]["probability"] - top[1]["probability"] > 1e-4 for top in answers["top_k"]]
+    served, lite = answers["label"].to_numpy(), validation["predicted"].to_numpy()
+    assert sum(clear) >= len(clear) - 2
+    if evaluation["agreement"]["onnx"] == 1.0 and evaluation["agreement"]["lite"] == 1.0:
+        assert all(s == p for s, p, c in zip(served, lite, clear, strict=True) if c)
+    accuracy = float((served == validation["actual"].to_numpy()).mean())
+    assert abs(accuracy - evaluation["accuracy"]["onnx"]) <= (len(clear) - sum(clear)) / len(clear)
     logged = client.get_logged_model(champion.source.removeprefix("models:/"))
     assert {m.key: m.value for m in logged.metrics}["accuracy.onnx"] == evaluation["accuracy"]["onnx"]
-    if evaluation["agreement"]["onnx"] == 1.0 and evaluation["agreement"]["lite"] == 1.0:
-        assert list(served) == list(validation["predicted"]), "onnx and lite agree: so does the server"

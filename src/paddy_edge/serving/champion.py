@@ -19,7 +19,12 @@ def registered_name(params_file: Path = paths.PARAMS) -> str:
 
 
 def _no_champion(name: str, alias: str, store: str, client: Any) -> UserError:
-    others = sorted(m.name for m in client.search_registered_models() if alias in m.aliases)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        others = sorted(m.name for m in client.search_registered_models() if alias in m.aliases)
+    except MlflowException:  # the hint is a courtesy: the message stands without it
+        others = []
     hint = (
         f" (models with a {alias} in this store: {', '.join(others)}; choose one with MODEL_NAME=… for make, "
         "--model for paddy-edge)"

@@ -18,7 +18,6 @@ from typing import Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
 
 from paddy_edge import tracking_uri
-from paddy_edge.errors import UserError
 from paddy_edge.serving.champion import find as find_champion
 
 DEFAULT_PORT = 7860
@@ -124,10 +123,9 @@ def build(champion: Champion, examples: list[str]) -> Any:
     return page
 
 
-def serve(name: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
-    """Load the champion, then serve the page until interrupted."""
-    if host != "127.0.0.1":
-        raise UserError(f"--host {host}: the demo serves only on 127.0.0.1 (this machine)")
+def serve(name: str, port: int = DEFAULT_PORT) -> None:
+    """Load the champion, then serve the page on 127.0.0.1 (this machine only) until interrupted."""
+    host = "127.0.0.1"
     champion = load_champion(name)
     import gradio as gr
 
