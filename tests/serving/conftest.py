@@ -4,12 +4,16 @@ bundle, in a real SQLite store of its own: what `make serve`, `make demo` and th
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 MODEL_NAME = "paddy-edge-test"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,13 @@ class ServedModel:
     version: int
     export_dir: Path  # the bundle it was logged from
     env: dict[str, str]  # for a subprocess: this store, nothing else of MLflow's
+
+
+def in_own_thread(work: Callable[[], T]) -> T:
+    """Run `work` in a thread of its own: MLflow's active run is per thread, so a run another test left
+    active in this process cannot become the parent of ours (start_run would refuse)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(work).result()
 
 
 @pytest.fixture(scope="session")
@@ -34,9 +45,13 @@ def served_model(tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path) ->
     mlflow.set_tracking_uri(uri)
     try:
         experiment = mlflow.create_experiment("served", artifact_location=(store / "mlartifacts").as_uri())
-        with mlflow.start_run(experiment_id=experiment) as run:
-            mlflow.log_artifacts(str(tiny_bundle), "model")  # as export logs its folder
-            registry = register(MODEL_NAME, run.info.run_id, 0.5, tiny_bundle, {"accuracy.onnx": 0.5})
+
+        def log_and_register() -> dict:
+            with mlflow.start_run(experiment_id=experiment) as run:
+                mlflow.log_artifacts(str(tiny_bundle), "model")  # as export logs its folder
+                return register(MODEL_NAME, run.info.run_id, 0.5, tiny_bundle, {"accuracy.onnx": 0.5})
+
+        registry = in_own_thread(log_and_register)
     finally:
         mlflow.set_tracking_uri(previous)
     assert registry["aliases"] == ["candidate", "champion"]

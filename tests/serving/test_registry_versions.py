@@ -11,6 +11,8 @@ import pytest
 
 from paddy_edge.registry import register
 
+from .conftest import in_own_thread
+
 NAME = "paddy-edge-versions"
 
 
@@ -47,12 +49,16 @@ def test_a_new_export_of_the_same_run_replaces_its_version(
 ) -> None:
     other = _bundle(tmp_path / "other", seed=2)
     assert (other / "model.onnx").read_bytes() != (tiny_bundle / "model.onnx").read_bytes()
-    with mlflow.start_run() as run:
-        first = register(NAME, run.info.run_id, 0.5, tiny_bundle)
-        again = register(NAME, run.info.run_id, 0.5, tiny_bundle)
-        assert (first["version"], again["version"], again["reused"]) == (1, 1, True)
 
-        replaced = register(NAME, run.info.run_id, 0.4, other)  # lower: still this run's current export
+    def three_passes() -> tuple[dict, dict, dict]:
+        with mlflow.start_run() as run:
+            first = register(NAME, run.info.run_id, 0.5, tiny_bundle)
+            again = register(NAME, run.info.run_id, 0.5, tiny_bundle)
+            replaced = register(NAME, run.info.run_id, 0.4, other)  # lower: still this run's current export
+        return first, again, replaced
+
+    first, again, replaced = in_own_thread(three_passes)
+    assert (first["version"], again["version"], again["reused"]) == (1, 1, True)
 
     assert replaced["version"] == 2 and not replaced["reused"] and replaced["superseded"] == [1]
     assert replaced["aliases"] == ["candidate", "champion"]
