@@ -4,13 +4,16 @@ bundle, in a real SQLite store of its own: what `make serve`, `make demo` and th
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+
+from ..conftest import ROOT
+from ..servers import ModelServer, start_model_server
 
 MODEL_NAME = "paddy-edge-test"
 T = TypeVar("T")
@@ -59,3 +62,12 @@ def served_model(tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path) ->
     env["MLFLOW_TRACKING_URI"] = uri
     model_uri = f"models:/{MODEL_NAME}@champion"
     return ServedModel(uri, MODEL_NAME, model_uri, registry["version"], tiny_bundle, env)
+
+
+@pytest.fixture(scope="module")
+def server(served_model: ServedModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
+    """`make serve` of the served model, for one test module."""
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    running = start_model_server(ROOT, served_model.env, served_model.name, log)
+    yield running
+    running.stop()

@@ -8,22 +8,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ..conftest import ROOT
-from ..servers import ModelServer, free_port, start_model_server
-from .conftest import ServedModel
-
-
-@pytest.fixture(scope="module")
-def server(served_model: ServedModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
-    log = tmp_path_factory.mktemp("serve-load") / "serve.log"
-    running = start_model_server(ROOT, served_model.env, served_model.name, log)
-    yield running
-    running.stop()
+from ..servers import ModelServer, free_port
 
 
 def test_two_clients_for_two_seconds_get_answers_and_no_error(server: ModelServer, tmp_path: Path) -> None:

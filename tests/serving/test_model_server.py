@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,19 +14,11 @@ from paddy_edge.serving.pyfunc import encode_image
 
 from ..conftest import ROOT
 from ..reliability.test_bad_images import png_claiming
-from ..servers import ModelServer, start_model_server
+from ..servers import ModelServer
 from .conftest import ServedModel
 from .photos import noisy_photo
 
 JSON = "application/json"
-
-
-@pytest.fixture(scope="module")
-def server(served_model: ServedModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    running = start_model_server(ROOT, served_model.env, served_model.name, log)
-    yield running
-    running.stop()
 
 
 def post(server: ModelServer, body: bytes, content_type: str = JSON) -> tuple[int, dict]:

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch  # patch.dict: environment variables set for a block, then restored
 
 import mlflow
 import numpy as np
@@ -173,20 +174,6 @@ def _importable(folder: Path) -> Iterator[None]:
             del sys.modules[module]
 
 
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 # Not "model": the run's export folder is logged under model/, and MLflow lists a run's logged model of
 # name X together with the run's X/ folder (runs:/<run>/X), which would mix the two.
 LOGGED_NAME = "served_model"
@@ -198,7 +185,7 @@ def log_model(export_dir: Path, name: str = LOGGED_NAME) -> Any:
     requirements = [f"{package}=={version(package)}" for package in REQUIREMENTS]
     example = pd.DataFrame({COLUMN: [encode_image(example_photo())]})
     quiet = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}  # its check of the example draws four bars
-    with tempfile.TemporaryDirectory(prefix="paddy-edge-code-") as scratch, _environment(quiet):
+    with tempfile.TemporaryDirectory(prefix="paddy-edge-code-") as scratch, patch.dict(os.environ, quiet):
         package = _code_package(Path(scratch))
         with _importable(Path(scratch)):
             return mlflow.pyfunc.log_model(
