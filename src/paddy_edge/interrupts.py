@@ -25,8 +25,13 @@ def _unraisable(unraisable: sys.UnraisableHookArgs) -> None:
 
 
 def install() -> None:
-    signal.signal(signal.SIGINT, _on_sigint)
+    """Take over Ctrl-C, unless the command was started with it ignored: `nohup make smoke &` and a
+    non-interactive shell's `&` start it so, and like every Unix tool a stage then keeps ignoring it (a
+    Ctrl-C meant for the shell in front must not stop a job sent to the background)."""
     sys.unraisablehook = _unraisable
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        return
+    signal.signal(signal.SIGINT, _on_sigint)
 
 
 def requested() -> bool:

@@ -15,6 +15,7 @@ import pytest
 
 from paddy_edge import paths
 
+from ..signals import sigint_default, sigint_ignored
 from .conftest import temps_under, write_params
 
 SAMPLE = {"data": {"source": "sample", "sample": {"images_per_class": 12}}}
@@ -29,6 +30,7 @@ def test_ctrl_c_at_any_moment_of_a_stage(tmp_path: Path, delay_s: float) -> None
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_default,  # however this suite was started: a terminal's Ctrl-C
     )
     time.sleep(delay_s)
     finished_first = process.poll() is not None
@@ -81,3 +83,28 @@ def test_a_ctrl_c_python_drops_still_stops_the_output_from_landing(tmp_path: Pat
     assert result.stdout.split("\n")[:2] == ["went on True", "not committed"], result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
     assert not (tmp_path / "out").exists() and temps_under(tmp_path) == []
+
+
+def test_a_stage_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path: Path) -> None:
+    """`nohup make smoke &`, or `make smoke &` in a script: the shell starts the job with SIGINT ignored,
+    and a Ctrl-C meant for the foreground must not stop it (every Unix tool keeps an inherited ignore)."""
+    write_params(tmp_path, SAMPLE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "paddy_edge", "fetch"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=sigint_ignored,
+    )
+    deadline = time.monotonic() + 120
+    while not temps_under(tmp_path) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # until fetch is writing its output
+    for _ in range(3):
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+    stdout, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 0, stdout + stderr
+    assert "interrupted" not in stderr and (tmp_path / paths.RAW / "train.csv").is_file()
+    assert temps_under(tmp_path) == []

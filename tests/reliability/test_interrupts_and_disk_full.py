@@ -20,6 +20,7 @@ from paddy_edge import paths
 from paddy_edge.stages import STAGES
 
 from ..conftest import Pipeline
+from ..signals import sigint_default
 from .conftest import needs_tmpfs, temps_under
 
 pytestmark = pytest.mark.slow
@@ -37,6 +38,7 @@ def _start(clone: Pipeline, stage: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_default,
     )
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from ..conftest import ROOT
 from ..servers import free_port, wait_until_answers
+from ..signals import sigint_default
 from .conftest import ServedModel
 from .photos import noisy_photo
 
@@ -124,6 +125,7 @@ def test_ctrl_c_stops_the_demo_with_one_line(served_model: ServedModel, tmp_path
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**served_model.env, "GRADIO_ANALYTICS_ENABLED": "False"},
+            preexec_fn=sigint_default,
         )
     try:
         wait_until_answers(f"http://127.0.0.1:{port}/", process, log, "paddy-edge demo")
