@@ -167,3 +167,44 @@ def test_quantization_aware_training_keeps_the_trained_batchnorm_statistics() ->
     assert means and variances
     assert all(torch.equal(b, torch.full((8,), 0.5)) for b in means)
     assert all(torch.equal(b, torch.full((8,), 2.0)) for b in variances)
+
+
+def test_executorch_folds_the_heads_batchnorms_into_the_linears_after_them() -> None:
+    """fastai's head (BatchNorm1d, Dropout, Linear, twice): folded, the graph has no BatchNorm left for
+    convert_pt2e to fold by exporting pattern graphs, and the answers are the same to rounding."""
+    from paddy_edge.formats.executorch_formats import _exportable
+
+    torch.manual_seed(5)
+    network = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, kernel_size=3, stride=2),
+        torch.nn.ReLU(),
+        AdaptiveConcatPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Sequential(
+            torch.nn.BatchNorm1d(16),
+            torch.nn.Dropout(0.25),
+            torch.nn.Linear(16, 12, bias=False),
+            torch.nn.ReLU(),
+            torch.nn.BatchNorm1d(12),
+            torch.nn.Dropout(0.5),
+            torch.nn.Linear(12, len(PADDY_LABELS), bias=False),
+        ),
+    )
+    for norm in network.modules():
+        if isinstance(norm, torch.nn.BatchNorm1d):  # trained statistics, not the identity
+            norm.running_mean.uniform_(-1, 1)
+            norm.running_var.uniform_(0.5, 2)
+            norm.weight.data.uniform_(0.5, 1.5)
+            norm.bias.data.uniform_(-0.5, 0.5)
+    network.eval()
+    batch = torch.from_numpy(photos(4, seed=8))
+
+    folded = _exportable(network)
+    kept = _exportable(network, fold_batchnorms=False)
+
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in kept.modules()) == 2
+    with torch.no_grad():
+        torch.testing.assert_close(folded(batch), network(batch), atol=1e-5, rtol=1e-5)
+        assert torch.equal(kept(batch), network(batch))
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in network.modules()) == 2  # a copy was folded
