@@ -128,7 +128,8 @@ class EvaluateParams(Section):
 
 
 class BenchParams(Section):
-    rounds: PositiveInt
+    passes: PositiveInt  # rotations: in each, every format is timed once, eager next to the phone format
+    rounds: PositiveInt  # timed runs per format and pass
     warmup_rounds: NonNegativeInt
     threads: PositiveInt
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from paddy_edge import paths
+from paddy_edge import paths, rotation
 from paddy_edge.archive import extract_zip
 from paddy_edge.config import PrepareParams
 from paddy_edge.formats import REGISTRY, runner
@@ -43,16 +43,26 @@ def test_summarize_reads_pytest_benchmarks_medians_and_the_registrys_file_sizes(
         for file in REGISTRY[fmt].files:  # OpenVINO's is two: model.xml and model.bin
             file.parent.mkdir(parents=True, exist_ok=True)
             file.write_bytes(b"x" * size * 1000)
+    passes = (1.0, 3.0, 1.5)  # the second pass hit by a burst of load
     raw = {
         "benchmarks": [
-            {"extra_info": {"format": fmt}, "stats": {"median": 0.002 * n}}
+            {"extra_info": {"format": fmt, "pass": number}, "stats": {"median": 0.002 * n * load}}
             for n, fmt in enumerate(reversed(list(REGISTRY)), start=1)
+            for number, load in enumerate(passes, start=1)
         ]
     }
     summary = bench.summarize(raw, limit_ms=0.5)
     assert list(summary) == list(REGISTRY)  # the registry's order, whatever pytest ran first
-    last = list(REGISTRY)[-1]
-    assert summary[last] == {"size_mb": len(REGISTRY) / 1000, "median_ms": 2.0, "fps": 500.0, "x_limit": 4.0}
+    last = list(REGISTRY)[-1]  # 2 ms in its best pass; eager, timed beside it in each pass, 2n ms
+    assert summary[last] == {
+        "size_mb": len(REGISTRY) / 1000,
+        "median_ms": 2.0,
+        "spread_pct": 200.0,
+        "ratio_to_eager": round(1 / len(REGISTRY), 3),
+        "passes": 3,
+        "fps": 500.0,
+        "x_limit": 4.0,
+    }
     openvino = summary["openvino"]["size_mb"] * 1000
     assert openvino == 2 * (list(REGISTRY).index("openvino") + 1)  # both of its files
 
@@ -152,3 +162,21 @@ def test_training_batches_give_every_training_photo_once_an_epoch_with_its_label
         orders.append(red)
     assert orders[0] != orders[1]
     assert "skips " + str(tmp_path / "train_images/blast/6.jpg") in capsys.readouterr().out
+
+
+def test_a_burst_of_load_on_one_pass_moves_neither_the_figure_nor_the_ratio() -> None:
+    """rotation.figures: the best pass's median; the ratio to eager is the median of the per-pass pairs,
+    so a burst that lands on lite alone in one pass does not make lite look slower than it is."""
+    eager, lite = (10.0, 40.0, 11.0), (30.0, 12.0, 6.0)  # pass 1: lite in a burst; pass 2: both
+    raw = {
+        "benchmarks": [
+            {"extra_info": {"format": fmt, "pass": number}, "stats": {"median": ms / 1000}}
+            for fmt, passes in (("eager", eager), ("lite", lite))
+            for number, ms in enumerate(passes, start=1)
+        ]
+    }
+    figures = rotation.figures(raw)
+    assert figures["lite"]["median_ms"] == 6.0 and figures["eager"]["median_ms"] == 10.0
+    assert figures["lite"]["ratio_to_eager"] == round(6.0 / 11.0, 3)  # median of 3.0, 0.3 and 0.545
+    assert figures["lite"]["spread_pct"] == 400.0 and figures["eager"]["spread_pct"] == 300.0
+    assert rotation.pass_order(["eager", "lite", "onnx"], 1) == ["onnx", "lite", "eager"]

@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +58,21 @@ def can_mount_tmpfs() -> bool:
 needs_tmpfs = pytest.mark.skipif(
     not can_mount_tmpfs(), reason="needs `unshare -rm` to mount a small tmpfs (user namespaces off here)"
 )
+
+
+BUSY_LOOP = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end: 0"
+
+
+@contextmanager
+def busy_cores(seconds: float = 600) -> Iterator[int]:
+    """One busy loop per core for the length of the block, as a neighbour's build would: each stops by
+    itself after `seconds` if the block outlives it, and all are killed when it ends."""
+    loops = [
+        subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(seconds)]) for _ in range(os.cpu_count() or 1)
+    ]
+    try:
+        yield len(loops)
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()

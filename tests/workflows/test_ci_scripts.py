@@ -365,8 +365,12 @@ def test_the_format_table_gives_each_formats_ratios_against_eager_and_the_comput
     (tmp_path / "bench.json").write_text(json.dumps(bench))
     (tmp_path / "eval.json").write_text(json.dumps(evaluation))
     table = ci_report.format_table(tmp_path)
-    assert "| onnx_int8 | 2.00 | 4.00 | 0.940 | +0.010 | 0.970 | 5.00 | 0.25 | 2.00 |" in table
-    assert "| eager | 8.00 | 1.00 | 0.950 | — | — | 20.00 | 1.00 | 8.00 |" in table
+    assert "| onnx_int8 | 2.00 | 4.00 | 0.940 | +0.010 | 0.970 | 5.00 | — | 0.25 | 2.00 |" in table
+    assert "| eager | 8.00 | 1.00 | 0.950 | — | — | 20.00 | — | 1.00 | 8.00 |" in table
+    # bench.json of a run in rotation: the pairs' ratio, not the two best medians', and the spread
+    bench["onnx_int8"] |= {"spread_pct": 12.4, "ratio_to_eager": 0.3}
+    (tmp_path / "bench.json").write_text(json.dumps(bench))
+    assert "| 5.00 | 12% | 0.30 | 2.00 |" in ci_report.format_table(tmp_path)
     assert (
         "Compute limit 2.50 ms: the model's 0.375 GFLOP per photo" in table and "compute_limit |" not in table
     )

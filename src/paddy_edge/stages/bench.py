@@ -1,83 +1,24 @@
 """Stage bench: batch-1 latency of every built format with pytest-benchmark (benchmarks/test_latency.py),
-each in its own process; file sizes; this CPU's compute limit for the model (its FLOPs at the measured
+each in its own process, timed in rotation (rotation.py: `bench.passes` passes, eager and the phone format
+back to back in each); file sizes; this CPU's compute limit for the model (its FLOPs at the measured
 fp32 GEMM rate). The summary is a DVC metric and in MLflow, and with evaluate's accuracy it makes the
 formats table (how much smaller, how much accuracy lost, how much faster) and the size-vs-latency plot."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from paddy_edge import paths, tracking
+from paddy_edge import paths, rotation, tracking
 from paddy_edge.card import read_card
 from paddy_edge.ci.report import FORMAT_COLUMNS, format_rows
-from paddy_edge.config import BenchParams, Params
-from paddy_edge.errors import UserError
+from paddy_edge.config import Params
 from paddy_edge.formats import REGISTRY, built_formats, runner
 
-BENCH_TESTS = Path("benchmarks/test_latency.py")
 TABLE_WIDTH = 120
-
-
-def run_benchmarks(params: BenchParams, formats: list[str], target: Path) -> dict:
-    """Time each format in its own pytest-benchmark process (see benchmarks/test_latency.py) and merge
-    their JSON into `target`."""
-    env = dict(os.environ)
-    env.update(
-        PADDY_EDGE_BENCH_ROUNDS=str(params.rounds),
-        PADDY_EDGE_BENCH_WARMUP=str(params.warmup_rounds),
-        PADDY_EDGE_BENCH_THREADS=str(params.threads),
-    )
-    merged: dict = {}
-    with paths.atomic_file(target) as tmp:
-        for fmt in formats:
-            one = tmp.with_name(f"{fmt}.json")
-            command = [
-                sys.executable,
-                "-m",
-                "pytest",
-                str(BENCH_TESTS),
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                f"--benchmark-json={one}",
-                "--benchmark-columns=min,median,max,stddev,ops,rounds",
-            ]
-            if run_child(command, env | {"PADDY_EDGE_BENCH_FORMATS": fmt}) != 0:
-                raise UserError(f"the {fmt} benchmark in {BENCH_TESTS} failed (see above)")
-            result = paths.read_json(one, "bench")
-            merged = merged or {**result, "benchmarks": []}
-            merged["benchmarks"] += result["benchmarks"]
-        merged["timing"] = "each format in its own process"
-        tmp.write_text(json.dumps(merged, indent=2) + "\n")
-    return merged
-
-
-def run_child(command: list[str], env: dict[str, str]) -> int:
-    """subprocess.run leaves the child running when Ctrl-C lands while it is being spawned: it would go on
-    writing into the temporary output after the stage removed it. SIGINT is held until the child is
-    ours to kill."""
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    child = None
-    try:
-        child = subprocess.Popen(command, env=env)
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        return child.wait()
-    except BaseException:
-        if child is not None:
-            child.kill()
-            child.wait()
-        raise
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def compute_limit(threads: int, gemm_size: int = 1024, repeats: int = 10) -> dict:
@@ -112,26 +53,26 @@ def compute_limit(threads: int, gemm_size: int = 1024, repeats: int = 10) -> dic
 
 
 def summarize(raw: dict, limit_ms: float | None = None) -> dict:
-    """pytest-benchmark's JSON -> {format: size_mb, median_ms, fps[, x_limit]}, in the registry's order."""
-    medians = {bench["extra_info"]["format"]: bench["stats"]["median"] for bench in raw["benchmarks"]}
+    """pytest-benchmark's JSON -> {format: size_mb, median_ms, spread_pct, ratio_to_eager, fps[, x_limit]},
+    in the registry's order (rotation.figures says what each timing figure is)."""
+    timed = rotation.figures(raw)
     summary = {}
     for fmt in REGISTRY:
-        if fmt not in medians:
+        if fmt not in timed:
             continue
-        row = {
-            "size_mb": round(sum(file.stat().st_size for file in REGISTRY[fmt].files) / 1e6, 3),
-            "median_ms": round(medians[fmt] * 1000, 3),
-            "fps": round(1 / medians[fmt], 1),
-        }
+        row = {"size_mb": round(sum(file.stat().st_size for file in REGISTRY[fmt].files) / 1e6, 3)}
+        row |= timed[fmt]
+        row["fps"] = round(1000 / row["median_ms"], 1)
         if limit_ms:
             row["x_limit"] = round(row["median_ms"] / limit_ms, 2)
         summary[fmt] = row
     return summary
 
 
-def print_table(rows: list[list[str]], limit: dict) -> None:
+def print_table(rows: list[list[str]], limit: dict, passes: int) -> None:
     title = (
-        f"Formats: batch-1 latency, {limit['threads']} thread(s), each in its own process. Compute limit "
+        f"Formats: batch-1 latency, {limit['threads']} thread(s), {passes} passes in rotation, each format "
+        f"in its own process; the best pass's median. Compute limit "
         f"{limit['limit_ms']:.2f} ms: {limit['model_gflop']:.3f} GFLOP at {limit['gemm_gflops']:.0f} GFLOP/s "
         "(this CPU's fp32 GEMM)"
     )
@@ -190,7 +131,7 @@ def run(params: Params) -> None:
     with tracking.resume_run(params.mlflow.experiment, "bench"):
         tracking.log_settings(params, "bench")
         limit = compute_limit(params.bench.threads)
-        raw = run_benchmarks(params.bench, formats, paths.BENCH_RAW)
+        raw = rotation.measure(formats, params.bench, params.bench.passes, paths.BENCH_RAW)
         summary = summarize(raw, limit["limit_ms"])
         report = {**summary, "compute_limit": limit}
         paths.write_json(paths.BENCH_SUMMARY, report)
@@ -208,4 +149,4 @@ def run(params: Params) -> None:
         mlflow.log_table(
             {column: [row[i] for row in rows] for i, column in enumerate(FORMAT_COLUMNS)}, "formats.json"
         )
-    print_table(rows, limit)
+    print_table(rows, limit, params.bench.passes)

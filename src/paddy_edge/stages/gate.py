@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from paddy_edge import paths, tracking
+from paddy_edge import paths, rotation, tracking
 from paddy_edge.card import app_contract_problem, read_card
 from paddy_edge.config import FormatGate, GateParams, Params
 from paddy_edge.errors import GatesFailed, UserError
@@ -36,6 +36,7 @@ class Check:
     value: float
     op: str  # ">=" or "<="
     threshold: float
+    latency: bool = False  # a timing, which a failure re-measures before the gate fails
 
     @property
     def passed(self) -> bool:
@@ -92,20 +93,72 @@ def checks(gates: GateParams, evaluation: Any, bench: Any) -> list[Check]:
         )
         if own.max_size_mb is not None:
             result.append(Check(f"size MB ({fmt})", be.number(fmt, "size_mb"), "<=", own.max_size_mb))
-    phone_ms = be.number(phone, "median_ms") if gates.max_latency_ratio or gates.max_latency_ms else 0.0
-    if gates.max_latency_ratio is not None:
-        eager_ms = be.number("eager", "median_ms")
-        if eager_ms <= 0:
-            raise be.wrong(f"'eager.median_ms' is {eager_ms}")
-        ratio = phone_ms / eager_ms
-        result.append(
-            Check(f"latency ratio ({phone} ÷ eager, same run)", ratio, "<=", gates.max_latency_ratio)
-        )
-    if gates.max_latency_ms is not None:
-        result.append(Check(f"median latency ms ({phone}, batch 1)", phone_ms, "<=", gates.max_latency_ms))
+    result += latency_checks(gates, be)
     size = be.number(phone, "size_mb")
     result.append(Check(f"model size MB ({phone_file})", size, "<=", gates.max_model_mb))
     return result
+
+
+def latency_checks(gates: GateParams, be: Report) -> list[Check]:
+    """The phone format's ratio to eager (the median of their back-to-back pairs, rotation.py) and its
+    milliseconds (its best pass's median)."""
+    result = []
+    phone = PHONE_FORMAT
+    if gates.max_latency_ratio is not None:
+        ratio = be.number(phone, "ratio_to_eager")
+        name = f"latency ratio ({phone} ÷ eager, timed in pairs)"
+        result.append(Check(name, ratio, "<=", gates.max_latency_ratio, latency=True))
+    if gates.max_latency_ms is not None:
+        ms = be.number(phone, "median_ms")
+        name = f"median latency ms ({phone}, batch 1)"
+        result.append(Check(name, ms, "<=", gates.max_latency_ms, latency=True))
+    return result
+
+
+def measure_again_if_slow(
+    params: Params, results: list[Check], bench: Any, console: Console
+) -> tuple[list[Check], dict | None]:
+    """A latency check that fails on bench's figures is timed again, eager and the phone format alone,
+    in twice bench's passes: a burst of load during bench must not fail a model. The new figures
+    replace the old ones in the checks; gate.json keeps both."""
+    slow = [check.name for check in results if check.latency and not check.passed]
+    if not slow:
+        return results, None
+    formats, passes = ["eager", PHONE_FORMAT], 2 * params.bench.passes
+    console.print(
+        f"{'; '.join(slow)}: failed on bench's figures. Timing {' and '.join(formats)} again "
+        f"({passes} passes in rotation) before the gate fails.",
+        highlight=False,
+    )
+    again = rotation.measure_again(formats, params.bench, passes)
+    anew = {
+        check.name: check for check in latency_checks(params.gates, Report(again, paths.BENCH_RAW, "bench"))
+    }
+    first = {fmt: Report(bench, paths.BENCH_SUMMARY, "bench").get(fmt) for fmt in formats}
+    return [anew.get(check.name, check) for check in results], {"bench": first, "again": again}
+
+
+def slow_message(remeasured: dict | None) -> str:
+    """What failed twice, how steady the two measurements were, and how to measure once more."""
+    lines = []
+    for when, figures in (
+        ("in bench", (remeasured or {}).get("bench")),
+        ("again", (remeasured or {}).get("again")),
+    ):
+        if figures:
+            lines.append(
+                f"{when}: "
+                + ", ".join(
+                    f"{fmt} {row['median_ms']:.2f} ms (pass medians spread {row['spread_pct']:.0f}%)"
+                    for fmt, row in figures.items()
+                )
+                + f"; {PHONE_FORMAT} ÷ eager {figures[PHONE_FORMAT]['ratio_to_eager']:.2f}"
+            )
+    lines.append(
+        f"The {PHONE_FORMAT} model is slower than the latency gates allow, measured twice. To measure again "
+        f"on a quieter machine: `dvc repro -f -s bench gate` in {Path.cwd()}"
+    )
+    return "\n".join(lines)
 
 
 def served_model_metrics(evaluation: Any, bench: Any) -> dict[str, float]:
@@ -144,22 +197,26 @@ def run(params: Params) -> None:
     bench = paths.read_json(paths.BENCH_SUMMARY, "bench")
     card = read_card()
     contract_problem = app_contract_problem(card)
+    console = Console()
     results = [*checks(params.gates, evaluation, bench), contract_check(contract_problem)]
+    results, remeasured = measure_again_if_slow(params, results, bench, console)
     failed = [check for check in results if not check.passed]
     passed = not failed
     report: dict = {"passed": passed, "checks": [asdict(c) | {"passed": c.passed} for c in results]}
+    if remeasured:
+        report["remeasured"] = remeasured
     # The bytes judged: app-assets installs only this model.ptl on this verdict (a later export whose
     # evaluation failed leaves this report behind, and it must not vouch for the new model).
     paths.raise_missing(paths.LITE_MODEL, "export")
     report["model_sha256"] = paths.sha256(paths.LITE_MODEL)
     register_model = registry_enabled()
     name = params.mlflow.registered_model
-    console = Console()
     console.print(render(results))
     if contract_problem:
         console.print(f"[bold red]{paths.MODEL_CARD}[/]: {contract_problem}", highlight=False)
     with tracking.resume_run(params.mlflow.experiment, "gate") as run:
         mlflow.log_metrics({"gate.passed": float(passed), "gate.failed_checks": float(len(failed))})
+        mlflow.log_metric("gate.remeasured", float(bool(remeasured)))
         mlflow.set_tag("gate", "passed" if passed else "failed")
         tracking.log_settings(params, "gates", "mlflow.registered_model")
         # The run the verdict is logged into, and train's run (the same unless training was restored from
@@ -195,6 +252,8 @@ def run(params: Params) -> None:
         )
     else:
         console.print(f"[bold red]{len(failed)} gate(s) failed[/]: the model is not registered.")
+        if any(check.latency for check in failed):
+            console.print(slow_message(remeasured), highlight=False)
         if "registry" in report:
             console.print(withdrawn_message(report["registry"]))
         raise GatesFailed(f"{len(failed)} gate(s) failed")

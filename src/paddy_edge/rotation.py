@@ -1,0 +1,171 @@
+"""Latency that a burst of load cannot pin on one format. Every format is timed by pytest-benchmark
+(benchmarks/test_latency.py) in a worker process of its own (ONNX Runtime's spinning pool would starve
+torch's threads in a shared one), and the workers take turns: one at a time times, the others wait on a
+pipe. A pass gives every format one turn, in serpentine order (every other pass reversed), so eager and
+the phone format, first in the registry, are always timed back to back: a pair.
+
+- A format's figure is its best pass's median, and the spread of its pass medians says how steady the
+  machine was.
+- Its ratio to eager is the median of its per-pass ratios: load that lands on a pair lands on both."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from paddy_edge import paths
+from paddy_edge.config import BenchParams
+from paddy_edge.errors import UserError
+
+BENCH_TESTS = Path("benchmarks/test_latency.py")
+TURNS_ENV = "PADDY_EDGE_BENCH_TURNS"  # "<fd to read go from>,<fd to write ready/done to>"
+READY, GO, DONE = b"r", b"g", b"d"
+# Loading a model on a busy 2-core machine has taken a minute; a worker silent this long is stuck.
+TURN_TIMEOUT_S = 900
+
+
+@dataclass
+class Worker:
+    fmt: str
+    process: subprocess.Popen
+    go: int  # the parent writes GO here
+    answers: int  # and reads READY and DONE here
+
+    def expect(self, token: bytes) -> None:
+        ready, _, _ = select.select([self.answers], [], [], TURN_TIMEOUT_S)
+        got = os.read(self.answers, 1) if ready else None
+        if got is None:
+            raise UserError(f"the {self.fmt} benchmark gave no answer in {TURN_TIMEOUT_S} s: it is stuck")
+        if got != token:  # b"": the worker ended (its pytest output above says why)
+            self.process.wait()
+            raise UserError(f"the {self.fmt} benchmark in {BENCH_TESTS} failed (see above)")
+
+    def turn(self) -> None:
+        """Time one pass; return once the worker is idle again, waiting for its next turn."""
+        os.write(self.go, GO)
+        self.expect(DONE)
+        self.expect(READY)
+
+    def close(self) -> None:
+        for fd in (self.go, self.answers):
+            os.close(fd)
+
+
+def _start(fmt: str, passes: int, env: dict[str, str], folder: Path) -> Worker:
+    go_read, go_write = os.pipe()
+    answer_read, answer_write = os.pipe()
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(BENCH_TESTS),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--benchmark-json={folder / f'{fmt}.json'}",
+        "--benchmark-columns=min,median,max,stddev,ops,rounds",
+    ]
+    own = {"PADDY_EDGE_BENCH_FORMATS": fmt, "PADDY_EDGE_BENCH_PASSES": str(passes)}
+    own[TURNS_ENV] = f"{go_read},{answer_write}"
+    try:
+        process = subprocess.Popen(command, env=env | own, pass_fds=(go_read, answer_write))
+    except BaseException:
+        for fd in (go_read, go_write, answer_read, answer_write):
+            os.close(fd)
+        raise
+    os.close(go_read)  # the worker's ends: a worker that dies then reads as end-of-file here
+    os.close(answer_write)
+    return Worker(fmt, process, go_write, answer_read)
+
+
+def pass_order(formats: list[str], number: int) -> list[str]:
+    """Serpentine: even passes in the given order, odd ones reversed, so neighbours stay neighbours."""
+    return list(formats) if number % 2 == 0 else list(reversed(formats))
+
+
+def measure(formats: list[str], settings: BenchParams, passes: int, target: Path) -> dict:
+    """Time `formats` in `passes` rotations; write pytest-benchmark's merged JSON to `target` (atomically)
+    and return it. Ctrl-C or a failed worker ends every worker before the error goes on."""
+    env = dict(os.environ)
+    env.update(
+        PADDY_EDGE_BENCH_ROUNDS=str(settings.rounds),
+        PADDY_EDGE_BENCH_WARMUP=str(settings.warmup_rounds),
+        PADDY_EDGE_BENCH_THREADS=str(settings.threads),
+    )
+    workers: list[Worker] = []
+    with paths.atomic_file(target) as tmp:
+        folder = tmp.parent  # atomic_file's own temporary folder, removed whatever happens
+        # Ctrl-C is held while the workers start: one spawned but not yet in the list could not be ended.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            try:
+                for fmt in formats:
+                    workers.append(_start(fmt, passes, env, folder))
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            for worker in workers:  # every model loaded: no worker still starting up during a turn
+                worker.expect(READY)
+            by_name = {worker.fmt: worker for worker in workers}
+            for number in range(passes):
+                for fmt in pass_order(formats, number):
+                    by_name[fmt].turn()
+            for worker in workers:  # all idle after their last pass: let them write their JSON and end
+                os.write(worker.go, GO)
+            for worker in workers:
+                if worker.process.wait() != 0:
+                    raise UserError(f"the {worker.fmt} benchmark in {BENCH_TESTS} failed (see above)")
+            merged: dict = {}
+            for fmt in formats:
+                result = paths.read_json(folder / f"{fmt}.json", "bench")
+                merged = merged or {**result, "benchmarks": []}
+                merged["benchmarks"] += result["benchmarks"]
+        finally:
+            for worker in workers:
+                if worker.process.poll() is None:
+                    worker.process.kill()
+                    worker.process.wait()
+                worker.close()
+        merged["timing"] = (
+            f"{passes} passes in rotation, each format in its own process; figure: the best pass's median"
+        )
+        tmp.write_text(json.dumps(merged, indent=2) + "\n")
+    return merged
+
+
+def pass_medians(raw: dict) -> dict[str, list[float]]:
+    """pytest-benchmark's JSON -> {format: [median ms of pass 1, pass 2, ...]}."""
+    medians: dict[str, dict[int, float]] = {}
+    for bench in raw["benchmarks"]:
+        info = bench["extra_info"]
+        medians.setdefault(info["format"], {})[int(info.get("pass", 1))] = bench["stats"]["median"] * 1000
+    return {fmt: [by_pass[number] for number in sorted(by_pass)] for fmt, by_pass in medians.items()}
+
+
+def figures(raw: dict) -> dict[str, dict[str, float]]:
+    """{format: median_ms (best pass), spread_pct (slowest pass over the best), ratio_to_eager (median
+    of the per-pass ratios; eager timed next to the phone format in each pass), passes}."""
+    medians = pass_medians(raw)
+    eager = medians.get("eager")
+    result = {}
+    for fmt, ms in medians.items():
+        best = min(ms)
+        row = {"median_ms": round(best, 3), "spread_pct": round((max(ms) / best - 1) * 100, 1)}
+        if eager and len(eager) == len(ms):
+            row["ratio_to_eager"] = round(statistics.median(m / e for m, e in zip(ms, eager, strict=True)), 3)
+        row["passes"] = len(ms)
+        result[fmt] = row
+    return result
+
+
+def measure_again(formats: list[str], settings: BenchParams, passes: int) -> dict[str, dict[str, float]]:
+    """The figures of `formats` timed anew, for the gate: nothing is written outside a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="paddy-edge-bench-") as folder:
+        return figures(measure(formats, settings, passes, Path(folder) / "benchmark.json"))
