@@ -59,7 +59,7 @@ def reports_user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _stage_command(stage: Stage) -> Callable[..., None]:
     def command(params: ParamsOption = paths.PARAMS) -> None:
-        stage.run(load_params(params))
+        stage.run(load_params(params, check_arch=stage.reads_arch))
 
     command.__name__ = stage.name
     command.__doc__ = stage.summary

@@ -243,8 +243,8 @@ def parse_params(
     return params
 
 
-def load_params(path: Path = Path("params.yaml")) -> Params:
-    return parse_params(read_yaml(path), path)
+def load_params(path: Path = Path("params.yaml"), *, check_arch: bool = True) -> Params:
+    return parse_params(read_yaml(path), path, check_arch=check_arch)
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

@@ -81,6 +81,27 @@ def test_the_cli_reports_bad_params_in_one_message_without_traceback(tmp_path) -
     assert not (tmp_path / "data").exists(), "nothing is written when params are invalid"
 
 
+def test_the_architecture_is_checked_by_check_params_and_train_the_stages_that_read_it(tmp_path) -> None:
+    """fetch does not read train.arch (export, evaluate and bench load the one model_spec.json names), so
+    it does not import timm to check it: about 3 s a stage. check-params, first in dvc.yaml, and train
+    refuse a misspelt one, naming the key."""
+    raw = read_yaml(ROOT / "params.yaml")
+    raw["train"]["arch"] = "edgenext_xx_smal"
+    raw["data"] |= {"source": "sample", "sample": {**raw["data"]["sample"], "images_per_class": 5}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+
+    def run(stage: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "paddy_edge", stage]
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+
+    fetch = run("fetch")
+    assert fetch.returncode == 0, fetch.stdout + fetch.stderr
+    for stage in ("check-params", "train"):
+        refused = run(stage)
+        assert refused.returncode == 2
+        assert "train.arch: 'edgenext_xx_smal' is not a timm model" in refused.stderr
+
+
 def test_a_missing_params_file_says_where_to_run_from(tmp_path) -> None:
     with pytest.raises(UserError, match="run from the repository root"):
         load_params(tmp_path / "params.yaml")

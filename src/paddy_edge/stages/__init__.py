@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 class Stage:
     name: str
     summary: str  # the command's help
+    # train builds params' train.arch; later stages load the network model_spec.json names. check-params
+    # (dvc.yaml's first stage) checks the name for them: importing timm to check it costs each ~3 s.
+    reads_arch: bool = False
 
     def run(self, params: Params) -> None:
         """Run the stage holding its lock, after removing what a killed run of it left behind."""
@@ -32,7 +35,11 @@ class Stage:
 STAGES = (
     Stage("fetch", "Get the competition zip (Kaggle, a local zip, or generated samples) into data/raw."),
     Stage("prepare", "Check and resize the images, split train/valid, write labels.txt and the data report."),
-    Stage("train", "Fine-tune the timm model with fastai; start the MLflow run the later stages log into."),
+    Stage(
+        "train",
+        "Fine-tune the timm model with fastai; start the MLflow run the later stages log into.",
+        reads_arch=True,
+    ),
     Stage("export", "Write every registered format (model.ptl for the phone, ONNX), labels and the card."),
     Stage("evaluate", "Accuracy and parity of every format on photos preprocessed as the app does."),
     Stage("bench", "Batch-1 latency of every format with pytest-benchmark, plus file sizes."),
