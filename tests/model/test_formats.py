@@ -96,6 +96,7 @@ def test_each_runner_answers_as_eager_does(every_format, name: str) -> None:
     assert np.abs(logits - eager).max() <= tolerance, (name, np.abs(logits - eager).max(), spread)
 
 
+@pytest.mark.slow  # trains, then lowers the quantized graph: about 25 s
 def test_quantization_aware_training_fine_tunes_executorch_int8_before_converting_it(tmp_path: Path) -> None:
     """export.qat_epochs > 0: the fake-quantized network learns from labelled batches (here its own
     answers, so the loss must fall) and the .pte it becomes differs from post-training quantization's."""
@@ -151,6 +152,7 @@ def _qat_quantizer():
     return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=True))
 
 
+@pytest.mark.slow  # trains
 def test_quantization_aware_training_keeps_the_trained_batchnorm_statistics() -> None:
     """A short fine-tune on unaugmented photos must not re-estimate BatchNorm: in train mode the smoke
     model's agreement with eager fell from 0.95 to 0.84. The statistics leave QAT as training left them."""
