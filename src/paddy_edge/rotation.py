@@ -70,6 +70,8 @@ def _start(fmt: str, passes: int, env: dict[str, str], folder: Path) -> Worker:
         "-q",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "no:xdist",  # pytest-benchmark turns itself off where xdist is active
         f"--benchmark-json={folder / f'{fmt}.json'}",
         "--benchmark-columns=min,median,max,stddev,ops,rounds",
     ]
@@ -94,7 +96,9 @@ def pass_order(formats: list[str], number: int) -> list[str]:
 def measure(formats: list[str], settings: BenchParams, passes: int, target: Path) -> dict:
     """Time `formats` in `passes` rotations; write pytest-benchmark's merged JSON to `target` (atomically)
     and return it. Ctrl-C or a failed worker ends every worker before the error goes on."""
-    env = dict(os.environ)
+    # A pytest that runs the pipeline (the test suite, under xdist) or a user's PYTEST_ADDOPTS must not
+    # reach the workers: xdist's variables alone made pytest-benchmark skip every timing.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_")}
     env.update(
         PADDY_EDGE_BENCH_ROUNDS=str(settings.rounds),
         PADDY_EDGE_BENCH_WARMUP=str(settings.warmup_rounds),
@@ -124,6 +128,11 @@ def measure(formats: list[str], settings: BenchParams, passes: int, target: Path
                     raise UserError(f"the {worker.fmt} benchmark in {BENCH_TESTS} failed (see above)")
             merged: dict = {}
             for fmt in formats:
+                if not (folder / f"{fmt}.json").is_file():
+                    raise UserError(
+                        f"the {fmt} benchmark in {BENCH_TESTS} timed nothing: pytest-benchmark was turned "
+                        "off (see its warning above)"
+                    )
                 result = paths.read_json(folder / f"{fmt}.json", "bench")
                 merged = merged or {**result, "benchmarks": []}
                 merged["benchmarks"] += result["benchmarks"]
