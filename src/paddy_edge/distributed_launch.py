@@ -206,11 +206,28 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(STOPPED)
 
 
+def _stop_again(args: sys.UnraisableHookArgs) -> None:
+    """A stop raised inside a garbage-collection callback (SQLAlchemy's, as MLflow logs) is lost there:
+    Python prints it as "Exception ignored ... Traceback" and trains on. Stop again in 10 ms, once this
+    hook has returned (a signal sent from here would be handled, and lost, here)."""
+    if args.exc_type is SystemExit and getattr(args.exc_value, "code", None) == STOPPED:
+        signal.signal(signal.SIGALRM, _stop)
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        return
+    interrupts.unraisable(args)
+
+
+def install_stop() -> None:
+    """SIGTERM unwinds a worker, also when it lands inside a garbage-collection callback."""
+    signal.signal(signal.SIGTERM, _stop)
+    sys.unraisablehook = _stop_again
+
+
 def worker(stage: Callable[[Params], None]) -> None:
     """One of the processes launch() starts: the train stage as rank RANK of WORLD_SIZE. Its error, if
     any, goes to the launcher's error file (the stage prints it), not to the terminal."""
     interrupts.install()
-    signal.signal(signal.SIGTERM, _stop)
+    install_stop()
     launcher.remember()
     # DDP's note that depthwise convolutions' gradients are laid out unlike its buckets (a copy per step).
     warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")

@@ -18,17 +18,17 @@ def _on_sigint(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+def unraisable(args: sys.UnraisableHookArgs) -> None:
     """A Ctrl-C raised where Python cannot propagate it is remembered, not printed as a traceback."""
-    if not (_requested and unraisable.exc_type is KeyboardInterrupt):
-        sys.__unraisablehook__(unraisable)
+    if not (_requested and args.exc_type is KeyboardInterrupt):
+        sys.__unraisablehook__(args)
 
 
 def install() -> None:
     """Take over Ctrl-C, unless the command was started with it ignored: `nohup make smoke &` and a
     non-interactive shell's `&` start it so, and like every Unix tool a stage then keeps ignoring it (a
     Ctrl-C meant for the shell in front must not stop a job sent to the background)."""
-    sys.unraisablehook = _unraisable
+    sys.unraisablehook = unraisable
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         return
     signal.signal(signal.SIGINT, _on_sigint)

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -255,3 +256,36 @@ def test_the_message_names_the_cause_not_its_consequences() -> None:
     assert (
         message == "training process 0 of 2 lost the other processes: RuntimeError: Connection closed by peer"
     )
+
+
+def test_a_stop_that_lands_inside_a_garbage_collection_callback_still_stops_the_worker() -> None:
+    """The launcher's SIGTERM raised inside `__del__` (SQLAlchemy's collection callbacks during MLflow
+    logging, on a busy machine) was printed as "Exception ignored ... Traceback" and training went on."""
+    script = textwrap.dedent(
+        """
+        import os, signal, time
+        from paddy_edge import distributed_launch, interrupts
+
+        interrupts.install()
+        distributed_launch.install_stop()
+
+        class Collected:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(100_000):  # the handler runs here, inside __del__
+                    pass
+
+        try:
+            Collected()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # training goes on
+                pass
+            print("trained on")
+        except SystemExit as exc:
+            print("stopped", exc.code)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+
+    assert result.stdout.strip() == f"stopped {distributed_launch.STOPPED}", result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
