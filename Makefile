@@ -59,11 +59,12 @@ smoke: setup ## The whole pipeline offline on generated sample data, in .smoke/ 
 
 # On both cores (pytest-xdist): each test module runs on one worker, so its fixtures are built once; each
 # worker that runs a slow test builds its own smoke pipeline (tests/conftest.py), which some tests change.
+# make test ends with its 20 slowest tests: where the loop's time goes.
 TEST_WORKERS ?= 2
 PYTEST := python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 test: setup ## Run the tests (data, code, model, and a real dvc repro in a temporary copy): what CI runs
-	$(PYTEST)
+	$(PYTEST) --durations=20
 
 test-fast: setup ## The tests without a dvc repro, training or signals (not `slow`): under 2 minutes
 	$(PYTEST) -m "not slow"
