@@ -160,8 +160,10 @@ def test_a_second_checkout_pulls_from_the_shared_remote_and_runs_no_stage(
     lock = yaml.safe_load((first.workspace / "dvc.lock").read_text())
     cached = [out for stage in lock["stages"].values() for out in stage.get("outs", [])]
     cached = [out for out in cached if out["path"] not in uncached_outputs(first.workspace)]
-    # data, models and the data report (an output, not a metric: DVC stores it), each in the remote
-    expected = {"data/raw", "data/prepared", "reports/data_report.json", "models/trained", "models/export"}
+    # data, models, the data report and pytest-benchmark's raw JSON (outputs, not metrics: DVC stores
+    # them, and bench keeps its run-cache entry), each in the remote
+    expected = {"data/raw", "data/prepared", "models/trained", "models/export"}
+    expected |= {"reports/data_report.json", "reports/benchmark.json"}
     assert {out["path"] for out in cached} == expected
     for out in cached:  # each in the remote under its hash
         assert f"paddy/files/md5/{out['md5'][:2]}/{out['md5'][2:]}" in keys, out["path"]
@@ -175,9 +177,8 @@ def test_a_second_checkout_pulls_from_the_shared_remote_and_runs_no_stage(
     # The second machine has the commit: the project's files, params.yaml, dvc.lock, .dvc/config (the
     # remote) and the outputs DVC does not cache, which git tracks (reports/); no .dvc/cache, data/ or
     # models/. Why the commit's reports/ and not the run-cache alone: DVC 3.67 pushes and pulls the
-    # run-cache's entries but not the stored copies of `cache: false` outputs they name (nor does a stage
-    # with a plain `cache: false` out, bench, get an entry), so a workspace without reports/ would run
-    # prepare, train, evaluate, bench and gate again.
+    # run-cache's entries but not the stored copies of `cache: false` outputs they name, so a workspace
+    # without reports/ would run prepare, train, evaluate, bench and gate again.
     second = tmp_path / "second"
     listed = (first.workspace / ".paddy-edge-files").read_text().splitlines()
     for name in [*listed, "params.yaml", "dvc.lock", ".dvc/config", *uncached_outputs(first.workspace)]:
