@@ -7,6 +7,7 @@ under a second: for the tests of what happens to a bundle after export."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,13 @@ from paddy_edge.config import Params, SampleParams, deep_merge, parse_params, re
 from paddy_edge.smoke import build_workspace, workspace_env
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Under pytest-xdist (make test: -n 2) each worker's processes would start a thread pool per core, and
+# two workers' torch pools on 2 cores stall each other at every barrier (the smoke pipeline took 650 s
+# instead of about 200). Each worker gets its share of the cores; set OMP_NUM_THREADS to override.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 # Put into the pipeline's environment to prove that no stage logs or prints the environment.
 FAKE_SECRET = "fake-kaggle-key-never-logged-42"
