@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,17 +22,17 @@ from .conftest import temps_under, write_params
 SAMPLE = {"data": {"source": "sample", "sample": {"images_per_class": 12}}}
 
 
+def _fetch(folder: Path, sigint: Callable[[], None]) -> subprocess.Popen:
+    """The fetch stage on sample data, its SIGINT set by `sigint` (tests/signals.py)."""
+    write_params(folder, SAMPLE)
+    command = [sys.executable, "-m", "paddy_edge", "fetch"]
+    pipe = subprocess.PIPE
+    return subprocess.Popen(command, cwd=folder, stdout=pipe, stderr=pipe, text=True, preexec_fn=sigint)
+
+
 @pytest.mark.parametrize("delay_s", [0.0, 0.2, 0.5, 0.8, 1.2, 2.0])
 def test_ctrl_c_at_any_moment_of_a_stage(tmp_path: Path, delay_s: float) -> None:
-    write_params(tmp_path, SAMPLE)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "paddy_edge", "fetch"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=sigint_default,  # however this suite was started: a terminal's Ctrl-C
-    )
+    process = _fetch(tmp_path, sigint_default)  # however this suite was started: a terminal's Ctrl-C
     time.sleep(delay_s)
     finished_first = process.poll() is not None
     if not finished_first:
@@ -88,15 +89,7 @@ def test_a_ctrl_c_python_drops_still_stops_the_output_from_landing(tmp_path: Pat
 def test_a_stage_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path: Path) -> None:
     """`nohup make smoke &`, or `make smoke &` in a script: the shell starts the job with SIGINT ignored,
     and a Ctrl-C meant for the foreground must not stop it (every Unix tool keeps an inherited ignore)."""
-    write_params(tmp_path, SAMPLE)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "paddy_edge", "fetch"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=sigint_ignored,
-    )
+    process = _fetch(tmp_path, sigint_ignored)
     deadline = time.monotonic() + 120
     while not temps_under(tmp_path) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)  # until fetch is writing its output
