@@ -180,7 +180,8 @@ def format_table(reports: Path) -> str:
             "",
             f"Compute limit {limit['limit_ms']:.2f} ms: the model's {limit['model_gflop']:.3f} GFLOP per "
             f"photo at this CPU's fp32 GEMM rate ({limit['gemm_gflops']:.0f} GFLOP/s, {limit['threads']} "
-            "thread(s)). Each format is timed in its own process.",
+            "thread(s)). Each format is timed in its own process, in rotation: median ms is its best "
+            "pass's, spread how much slower its slowest pass was, × eager the median of its per-pass ratios.",
         ]
     return "\n".join(lines)
 
