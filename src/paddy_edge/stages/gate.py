@@ -138,22 +138,16 @@ def measure_again_if_slow(
     return [anew.get(check.name, check) for check in results], {"bench": first, "again": again}
 
 
-def slow_message(remeasured: dict | None) -> str:
+def slow_message(remeasured: dict) -> str:
     """What failed twice, how steady the two measurements were, and how to measure once more."""
     lines = []
-    for when, figures in (
-        ("in bench", (remeasured or {}).get("bench")),
-        ("again", (remeasured or {}).get("again")),
-    ):
-        if figures:
-            lines.append(
-                f"{when}: "
-                + ", ".join(
-                    f"{fmt} {row['median_ms']:.2f} ms (pass medians spread {row['spread_pct']:.0f}%)"
-                    for fmt, row in figures.items()
-                )
-                + f"; {PHONE_FORMAT} ÷ eager {figures[PHONE_FORMAT]['ratio_to_eager']:.2f}"
-            )
+    for when, key in (("in bench", "bench"), ("again", "again")):
+        figures = remeasured[key]
+        timed = ", ".join(
+            f"{fmt} {row['median_ms']:.2f} ms (pass medians spread {row['spread_pct']:.0f}%)"
+            for fmt, row in figures.items()
+        )
+        lines.append(f"{when}: {timed}; {PHONE_FORMAT} ÷ eager {figures[PHONE_FORMAT]['ratio_to_eager']:.2f}")
     lines.append(
         f"The {PHONE_FORMAT} model is slower than the latency gates allow, measured twice. To measure again "
         f"on a quieter machine: `dvc repro -f -s bench gate` in {Path.cwd()}"
@@ -252,7 +246,7 @@ def run(params: Params) -> None:
         )
     else:
         console.print(f"[bold red]{len(failed)} gate(s) failed[/]: the model is not registered.")
-        if any(check.latency for check in failed):
+        if remeasured and any(check.latency for check in failed):
             console.print(slow_message(remeasured), highlight=False)
         if "registry" in report:
             console.print(withdrawn_message(report["registry"]))
