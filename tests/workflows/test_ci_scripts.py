@@ -10,12 +10,9 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
+import urllib.error
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
-from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
 import pytest
@@ -23,6 +20,7 @@ import pytest
 from paddy_edge.ci import gated, release
 from paddy_edge.ci import report as ci_report
 from paddy_edge.ci.app_assets import APP_ASSETS
+from paddy_edge.ci.github_api import GitHubStandIn
 from paddy_edge.errors import UserError
 
 from ..app.test_app_assets import passed_gate
@@ -96,79 +94,65 @@ def test_report_without_baseline_or_gate_says_so(tmp_path: Path) -> None:
 
 def test_profile_is_smoke_without_kaggle_credentials_and_real_with(tmp_path: Path) -> None:
     empty = {"HOME": str(tmp_path), "KAGGLE_CONFIG_DIR": str(tmp_path / "none")}
-    smoke = _run_module("paddy_edge.ci.report", "profile", env=empty)
-    assert smoke.stdout.split() == ["profile=smoke", "workspace=.smoke"]
-    real = _run_module("paddy_edge.ci.report", "profile", env={**empty, "KAGGLE_API_TOKEN": "t0ken"})
-    assert real.stdout.split() == ["profile=real", "workspace=."] and "t0ken" not in real.stdout
+    smoke = _run_module("paddy_edge.ci.profile", env=empty)
+    assert smoke.stdout.splitlines() == [
+        "profile=smoke",
+        "workspace=.smoke",
+        "dvc_cache=.smoke/.dvc/cache",
+        "make=smoke",
+    ]
+    real = _run_module("paddy_edge.ci.profile", env={**empty, "KAGGLE_API_TOKEN": "t0ken"})
+    assert real.stdout.splitlines() == [
+        "profile=real",
+        "workspace=.",
+        "dvc_cache=.dvc/cache",  # never ./.dvc/cache: actions/cache versions an entry by its path strings
+        "make=pull-cache repro",
+    ]
+    assert "t0ken" not in real.stdout
 
 
-class FakeGitHub(BaseHTTPRequestHandler):
-    """The three issue-comment endpoints the report uses, kept in memory."""
-
-    comments: ClassVar[list[dict]] = []
-    tokens: ClassVar[set[str]] = set()
-
-    def _reply(self, status: int, payload) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self) -> dict:
-        FakeGitHub.tokens.add(self.headers["Authorization"])
-        return json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-
-    def do_GET(self) -> None:
-        FakeGitHub.tokens.add(self.headers["Authorization"])
-        page = int(parse_qs(urlparse(self.path).query)["page"][0])
-        self._reply(200, FakeGitHub.comments[(page - 1) * 100 : page * 100])
-
-    def do_POST(self) -> None:
-        comment = {"id": len(FakeGitHub.comments) + 1, "body": self._body()["body"], "user": {"login": BOT}}
-        FakeGitHub.comments.append(comment)
-        self._reply(201, comment)
-
-    def do_PATCH(self) -> None:
-        comment_id = int(self.path.rsplit("/", 1)[1])
-        comment = next(c for c in FakeGitHub.comments if c["id"] == comment_id)
-        comment["body"] = self._body()["body"]
-        self._reply(200, comment)
-
-    def log_message(self, *args) -> None:
-        pass
+def test_a_release_may_ask_for_either_profile_whatever_the_credentials(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path), "KAGGLE_API_TOKEN": "t0ken"}
+    assert "profile=smoke" in _run_module("paddy_edge.ci.profile", "--profile", "smoke", env=env).stdout
+    wrong = _run_module("paddy_edge.ci.profile", "--profile", "staging", env=env)
+    assert (
+        wrong.returncode == 1 and wrong.stderr.strip() == "error: profile 'staging' is not one of real, smoke"
+    )
 
 
 @pytest.fixture
 def github():
-    FakeGitHub.comments = [
-        {"id": i + 1, "body": f"someone else's comment {i}", "user": {"login": "octocat"}} for i in range(150)
-    ]
-    # A person quoting the report carries the marker too: the upsert must leave their comment alone.
-    FakeGitHub.comments.append(
-        {"id": 151, "body": f"> {ci_report.MARKER} looks wrong", "user": {"login": "octocat"}}
-    )
-    FakeGitHub.tokens = set()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeGitHub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with GitHubStandIn() as api:
+        for i in range(150):
+            api.comments.add("org/paddy", 7, f"someone else's comment {i}", login="octocat")
+        # A person quoting the report carries the marker too: the upsert must leave their comment alone.
+        api.comments.add("org/paddy", 7, f"> {ci_report.MARKER} looks wrong", login="octocat")
+        api.comments.add("org/other", 7, f"{ci_report.MARKER} another repository's report")
+        yield api
 
 
-def test_comment_is_created_once_then_updated_in_place(github: str, tmp_path: Path) -> None:
-    env = {"GITHUB_TOKEN": "gh-token", "GITHUB_REPOSITORY": "org/paddy", "GITHUB_API_URL": github}
+def test_comment_is_created_once_then_updated_in_place(github: GitHubStandIn, tmp_path: Path) -> None:
+    env = {"GITHUB_TOKEN": "gh-token", "GITHUB_REPOSITORY": "org/paddy", "GITHUB_API_URL": github.url}
     for attempt in ("first push", "second push"):
         report = tmp_path / "report.md"
         report.write_text(f"{ci_report.MARKER}\nreport of the {attempt}")
         result = _run_module("paddy_edge.ci.report", "post", "--file", str(report), "--pr", "7", env=env)
         assert result.returncode == 0, result.stderr
-    ours = [c for c in FakeGitHub.comments if c["user"]["login"] == BOT]
+    ours = [c for c in github.comments.of("org/paddy", 7) if c["user"]["login"] == BOT]
     assert len(ours) == 1 and ours[0]["body"].endswith("second push")
-    assert FakeGitHub.comments[150]["body"] == f"> {ci_report.MARKER} looks wrong"
+    assert github.comments.of("org/paddy", 7)[150]["body"] == f"> {ci_report.MARKER} looks wrong"
+    assert github.comments.of("org/other", 7)[0]["body"].endswith("another repository's report")
     assert "PR #7: report comment updated" in result.stdout and "gh-token" not in result.stdout
-    assert FakeGitHub.tokens == {"Bearer gh-token"}
+    # two pages on each push (151 comments of others, then ours), then one create and one update
+    methods = [method for method, _ in github.comments.calls]
+    assert methods == ["GET", "GET", "POST", "GET", "GET", "PATCH"]
+
+
+def test_the_stand_in_refuses_a_call_without_a_token(github: GitHubStandIn) -> None:
+    with pytest.raises(urllib.error.HTTPError, match="401"):
+        ci_report._request("GET", f"{github.url}/repos/org/paddy/issues/7/comments", "")
+    with pytest.raises(urllib.error.HTTPError, match="404"):
+        ci_report._request("GET", f"{github.url}/repos/org/paddy/pulls", "gh-token")
 
 
 # --- the release ----------------------------------------------------------------------------------------
@@ -292,6 +276,7 @@ def test_main_records_its_gated_model_and_the_release_accepts_only_that(
     payload = json.loads((record / "gated.json").read_text())
     gate = json.loads((pipeline.workspace / "reports/gate.json").read_text())
     assert payload["commit"] == "c0ffee" * 6 and payload["mlflow_run_id"] == gate["mlflow_run_id"]
+    assert payload["profile"] == "real"  # the default; ci.yml names the profile it ran
     assert set(payload["files"]) == set(gated.SHIPPED)
     assert (record / "reports/gate.json").read_text() == (
         pipeline.workspace / "reports/gate.json"
@@ -351,6 +336,16 @@ def test_release_notes_name_the_commit_and_run_main_gated() -> None:
     record = {"commit": "1234567890abcdef", "mlflow_run_id": "run-42", "files": {}}
     notes = release.release_notes("v2.0.0", card, "**All gates passed.**", "release", "", record)
     assert "commit `1234567890abcdef`" in notes and "MLflow run `run-42`" in notes
+    assert "Smoke model" not in notes
+
+
+def test_a_smoke_models_release_says_so_first() -> None:
+    card = json.loads((ROOT / "flutter_app/assets/models/model_card.json").read_text())
+    record = {"commit": "1234567890abcdef", "profile": "smoke", "mlflow_run_id": "run-7", "files": {}}
+    notes = release.release_notes("v0.1.0", card, "**All gates passed.**", "debug", "", record)
+    title, _, warning = notes.split("\n")[:3]
+    assert title == "# paddy-edge v0.1.0" and warning == "> [!WARNING]"
+    assert "does not recognise rice diseases" in notes
 
 
 def test_the_format_table_gives_each_formats_ratios_against_eager_and_the_compute_limit(

@@ -244,7 +244,7 @@ def test_the_release_checks_signing_before_training_and_signs_the_apks() -> None
     jobs = _release_workflow()["jobs"]
     check = _signing_steps(jobs["model"])
     assert len(check) == 1 and "--check" in check[0]["run"], "fail a keyless tag before hours of training"
-    pipeline = next(i for i, s in enumerate(jobs["model"]["steps"]) if "repro" in s.get("run", ""))
+    pipeline = next(i for i, s in enumerate(jobs["model"]["steps"]) if "make $PIPELINE" in s.get("run", ""))
     assert jobs["model"]["steps"].index(check[0]) < pipeline
     sign = _signing_steps(jobs["apk"])
     assert len(sign) == 1 and "--check" not in sign[0]["run"]

@@ -103,14 +103,14 @@ def test_release_ships_the_files_export_writes_to_the_paths_the_app_loads() -> N
     model_job = WORKFLOWS["release"]["jobs"]["model"]
     upload = next(s for s in model_job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
     # the whole export folder: every gated format, the app's three files, and main's gate reports
-    assert upload["with"]["path"].split() == ["models/export/"]
+    assert upload["with"]["path"] == "${{ steps.profile.outputs.workspace }}/models/export/"
     apk_runs = " ".join(
         step.get("run", "") for _, step in _steps({"jobs": {"apk": WORKFLOWS["release"]["jobs"]["apk"]}})
     )
     assert "python3 -m paddy_edge.ci.app_assets --from model --app flutter_app" in apk_runs
     # app_assets installs only a model whose gate passed: the artifact carries main's gate report.
     model_runs = " ".join(step.get("run", "") for step in model_job["steps"])
-    assert "cp gated/reports/gate.json models/export/gate.json" in model_runs
+    assert 'cp gated/reports/gate.json "$WORKSPACE/models/export/gate.json"' in model_runs
     assert "--gate model/gate.json" in apk_runs and "--force" not in apk_runs
     assert "flutter analyze" in apk_runs and "flutter test" in apk_runs and "--split-per-abi" in apk_runs
     assert "paddy_edge.ci.release verify-apk" in apk_runs
@@ -134,9 +134,65 @@ def test_secrets_are_never_echoed() -> None:
                 assert re.match(r"^\s+[A-Z0-9_]+: \$\{\{ secrets\.[A-Z0-9_]+ \}\}$", line), line
 
 
-def test_dependabot_keeps_actions_and_pip_current() -> None:
+def test_dependabot_keeps_actions_python_dart_and_gradle_current() -> None:
     config = yaml.safe_load((ROOT / ".github/dependabot.yml").read_text())
-    assert {u["package-ecosystem"] for u in config["updates"]} == {"github-actions", "pip"}
+    by_directory = {(u["package-ecosystem"], u["directory"]): u for u in config["updates"]}
+    assert set(by_directory) == {
+        ("github-actions", "/"),
+        ("pip", "/"),
+        ("pip", "/requirements/device"),
+        ("pub", "/flutter_app"),
+        ("gradle", "/flutter_app/android"),
+    }
+    assert (ROOT / "flutter_app/pubspec.yaml").is_file()
+    assert (ROOT / "flutter_app/android/settings.gradle.kts").is_file()
+
+
+GROUP = re.compile(r"^ci-\$\{\{ (.+) \}\}$")
+
+
+def _evaluate(expression: str, context: dict[str, str]):
+    """The few GitHub expression forms the concurrency settings use: `a == 'b'`, `&&`, `||`, names."""
+    expression = expression.strip()
+    for operator in ("||", "&&"):
+        if operator in expression:
+            left, right = expression.split(f" {operator} ", 1)
+            value = _evaluate(left, context)
+            return (
+                (value or _evaluate(right, context))
+                if operator == "||"
+                else (value and _evaluate(right, context))
+            )
+    if " == " in expression:
+        left, right = expression.split(" == ")
+        return _evaluate(left, context) == _evaluate(right, context)
+    if expression.startswith("'"):
+        return expression.strip("'")
+    return context[expression]
+
+
+def _concurrency(event: str, ref: str, sha: str) -> tuple[str, bool]:
+    context = {"github.event_name": event, "github.ref": ref, "github.sha": sha}
+    settings = WORKFLOWS["ci"]["concurrency"]
+    group = GROUP.match(settings["group"])[1]
+    cancel = re.match(r"^\$\{\{ (.+) \}\}$", settings["cancel-in-progress"])[1]
+    return f"ci-{_evaluate(group, context)}", _evaluate(cancel, context)
+
+
+def test_every_commit_on_main_keeps_its_run_and_a_pull_request_keeps_only_its_newest() -> None:
+    """GitHub keeps one pending run per concurrency group and cancels an older pending one, whatever
+    cancel-in-progress says: two commits on main in one group lose a gated record."""
+    first, second = (
+        _concurrency("push", "refs/heads/main", "a" * 40),
+        _concurrency("push", "refs/heads/main", "b" * 40),
+    )
+    assert first[0] != second[0] and first[1] is False and second[1] is False
+    push, again = (
+        _concurrency("pull_request", "refs/pull/7/merge", "c" * 40),
+        _concurrency("pull_request", "refs/pull/7/merge", "d" * 40),
+    )
+    assert push[0] == again[0] and push[1] is True
+    assert _concurrency("pull_request", "refs/pull/8/merge", "c" * 40)[0] != push[0]
 
 
 def _job_steps(workflow: str, job: str) -> list[dict]:
@@ -177,7 +233,9 @@ def test_pull_requests_never_register_and_never_save_caches() -> None:
     assert by_id["keep-baseline"]["if"].startswith("github.ref == 'refs/heads/main' && ")
     # Every save hangs off that main-only step, directly or through a step that does.
     assert "steps.keep-baseline.outcome == 'success'" in by_id["gated"]["if"]
-    assert by_id["smoke-baseline"]["if"] == "steps.gated.outcome == 'success'"
+    assert by_id["smoke-baseline"]["if"] == (
+        "steps.gated.outcome == 'success' && steps.profile.outputs.profile == 'real'"
+    )
     for save in saves:
         assert save["if"].startswith(
             (
@@ -206,17 +264,41 @@ def test_caches_are_keyed_on_what_the_pipeline_depends_on_the_same_way_in_both_w
     expression = keys["ci"]["env"]["PIPELINE_HASH"]
     for part in ("'dvc.yaml'", "'params.yaml'", "'src/**/*.py'", "'benchmarks/**/*.py'"):
         assert part in expression
+    # a dependency bump (dependabot's pip PRs) saves its own cache and gated record
+    assert "'pyproject.toml'" in expression and "'requirements/**'" in expression
     assert "github.sha" not in expression
     # *.py, not src/**: the profile step's python writes __pycache__ before the cache steps run.
     assert "'src/**'" not in expression
     release = {s.get("id"): s for s in _job_steps("release", "model")}
-    assert release["gated"]["with"]["key"] == "gated-real-${{ steps.key.outputs.pipeline }}"
-    assert release["dvc-cache"]["with"]["key"] == "dvc-real-${{ steps.key.outputs.pipeline }}"
     ci = {s.get("id"): s for s in _job_steps("ci", "pipeline")}
-    assert (
-        ci["dvc-cache"]["with"]["key"]
-        == "dvc-${{ steps.profile.outputs.profile }}-${{ steps.key.outputs.pipeline }}"
-    )
+    for cache in ("gated", "dvc-cache"):
+        assert release[cache]["with"]["key"].startswith(("gated-${{ steps.profile", "dvc-${{ steps.profile"))
+    assert ci["dvc-cache"]["with"]["key"] == release["dvc-cache"]["with"]["key"]
+    saved_gated = next(s for s in _job_steps("ci", "pipeline") if s.get("with", {}).get("path") == "gated")
+    assert saved_gated["with"]["key"] == release["gated"]["with"]["key"]
+
+
+def _cache_steps():
+    for name, workflow in WORKFLOWS.items():
+        for job, step in _steps(workflow):
+            if step.get("uses", "").startswith(("actions/cache/save@", "actions/cache/restore@")):
+                yield f"{name}.{job}", step
+
+
+def test_every_cache_is_restored_under_the_path_string_it_was_saved_under() -> None:
+    """actions/cache versions an entry by its path strings (getCacheVersion): a restore of `.dvc/cache`
+    never finds what `./.dvc/cache` saved. Each key's family must name one path everywhere."""
+    paths_of: dict[str, set[str]] = {}
+    for _, step in _cache_steps():
+        family = step["with"]["key"].split("-", 1)[0]
+        if family == "${{ steps.dvc":  # the save of the restored key: the dvc family
+            family = "dvc"
+        paths_of.setdefault(family, set()).add(step["with"]["path"])
+    assert paths_of == {
+        "dvc": {"${{ steps.profile.outputs.dvc_cache }}"},
+        "reports": {"baseline"},
+        "gated": {"gated"},
+    }
 
 
 def test_runners_get_cpu_wheels_and_no_multi_gigabyte_pip_cache() -> None:
@@ -237,11 +319,14 @@ def test_release_ships_what_main_gated_and_reruns_cleanly() -> None:
     model = {s.get("name", s.get("id")): s for s in _job_steps("release", "model")}
     refuse = model["Refuse a release that main has not gated"]
     assert refuse["if"] == "steps.gated.outputs.cache-hit != 'true'" and "exit 1" in refuse["run"]
-    runs = [s.get("run", "") for s in _job_steps("release", "model")]
+    runs = [s.get("run", "").split(" #")[0] for s in _job_steps("release", "model")]
     verify = runs.index(
-        "python3 -m paddy_edge.ci.gated verify --record gated/gated.json --model-dir models/export"
+        "python3 -m paddy_edge.ci.gated verify --record gated/gated.json"
+        ' --model-dir "$WORKSPACE/models/export"'
     )
-    assert runs.index("make pull-cache repro") < verify < runs.index("make device-check MODEL_ROOT=.")
+    assert runs.index("make $PIPELINE") < verify < runs.index('make device-check MODEL_ROOT="$WORKSPACE"')
+    # main registered this model when it gated it: the release must not register it again
+    assert WORKFLOWS["release"]["jobs"]["model"]["env"]["PADDY_EDGE_REGISTER"] == "false"
     publish = " ".join(s.get("run", "") for s in _job_steps("release", "publish"))
     assert (
         "--verify-tag" in publish

@@ -23,8 +23,9 @@ RECORD = "gated.json"
 SHIPPED = ("model.ptl", "labels.txt", "model_card.json", "model.onnx")
 
 
-def record(workspace: Path, out: Path, commit: str) -> dict:
-    """Write `out/gated.json` and `out/reports/` from a workspace whose gates passed."""
+def record(workspace: Path, out: Path, commit: str, profile: str = "real") -> dict:
+    """Write `out/gated.json` and `out/reports/` from a workspace whose gates passed. `profile` says
+    what the model was trained on: the real data, or the smoke profile's generated sample."""
     gate_file = workspace / paths.GATE_REPORT
     if not gate_file.is_file():
         raise UserError(f"{gate_file} is missing: the pipeline did not reach the gate stage")
@@ -39,6 +40,7 @@ def record(workspace: Path, out: Path, commit: str) -> dict:
         raise UserError(f"{gate_file} did not judge this {model}: rerun `dvc repro` so the gate judges it")
     payload = {
         "commit": commit,
+        "profile": profile,
         "mlflow_run_id": gate.get("mlflow_run_id"),
         "files": {name: paths.sha256(workspace / paths.EXPORTED / name) for name in SHIPPED},
     }
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     keep = commands.add_parser("record", help="record a passed gate's model files and reports")
     keep.add_argument("--workspace", type=Path, default=Path("."))
     keep.add_argument("--commit", required=True)
+    keep.add_argument("--profile", choices=("real", "smoke"), default="real")
     keep.add_argument("--out", type=Path, required=True)
     check = commands.add_parser("verify", help="fail unless the model files are the ones main gated")
     check.add_argument("--record", type=Path, required=True)
@@ -83,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> None:
     if args.command == "record":
-        payload = record(args.workspace, args.out, args.commit)
-        print(f"recorded the gated model of {payload['commit'][:12]} in {args.out / RECORD}")
+        payload = record(args.workspace, args.out, args.commit, args.profile)
+        print(f"recorded the gated {args.profile} model of {payload['commit'][:12]} in {args.out / RECORD}")
     else:
         problems = verify(args.record, args.model_dir)
         if problems:

@@ -34,6 +34,12 @@ DEBUG_SIGNED_NOTE = (
     "key: for testing only. A phone with another build installed must uninstall it first."
 )
 
+SMOKE_MODEL_NOTE = (
+    "> [!WARNING]\n> **Smoke model.** Trained in minutes on the smoke profile's generated sample images, "
+    "not on the paddy photos: it does not recognise rice diseases. This release exercises the release "
+    "path (gates, reproduction from main's cache, APK build); set the Kaggle secret and release the real "
+    "profile for a model to use."
+)
 
 RELEASE_TAG_PREFIX = "refs/tags/v"  # the refs release.yml publishes from (its publish job's condition)
 
@@ -184,10 +190,12 @@ def release_notes(
         if gated
         else f"MLflow run `{card.get('mlflow_run_id')}`."
     )
+    smoke = [SMOKE_MODEL_NOTE, ""] if gated and gated.get("profile") == "smoke" else []
     return "\n".join(
         [
             f"# paddy-edge {tag}",
             "",
+            *smoke,
             f"Model `{card['architecture']}`, {card['num_classes']} classes, "
             f"input {inputs['width']}×{inputs['height']} (squished, mean {inputs['mean']}, "
             f"std {inputs['std']}).",

@@ -303,7 +303,6 @@ def main(argv: list[str] | None = None) -> int:
     gate = commands.add_parser("gate-table", help="write the gate table's markdown")
     gate.add_argument("--reports", type=Path, required=True)
     gate.add_argument("--out", type=Path, required=True)
-    commands.add_parser("profile", help="print profile=smoke|real and its workspace, for $GITHUB_OUTPUT")
     post = commands.add_parser(
         "post", help="create or update the PR comment (GITHUB_TOKEN, GITHUB_REPOSITORY)"
     )
@@ -311,12 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     post.add_argument("--pr", type=int, required=True)
     args = parser.parse_args(argv)
 
-    if args.command == "profile":
-        from paddy_edge.kaggle_source import credential_source
-
-        real = credential_source() is not None
-        print(f"profile={'real' if real else 'smoke'}\nworkspace={'.' if real else '.smoke'}")
-    elif args.command == "render":
+    if args.command == "render":
         args.out.write_text(render(args.reports, args.baseline, args.profile, args.artifact_url))
     elif args.command == "gate-table":
         args.out.write_text(gate_table(args.reports) + "\n")
