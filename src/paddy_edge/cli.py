@@ -193,6 +193,18 @@ def serve(
     os.execv(sys.executable, command)  # MLflow's server takes this process over: its signals, its exit
 
 
+@app.command("remote-s3")
+@reports_user_errors
+def remote_s3(
+    url: Annotated[str, typer.Argument(help="s3://bucket/path, with no credentials in it.", envvar="URL")],
+    endpoint: Annotated[str, typer.Option(help="http://host:port of an S3-compatible server.")] = "",
+) -> None:
+    """Make an S3 bucket the default DVC remote (`storage`); credentials stay out of .dvc/config."""
+    from paddy_edge.dvc_remote import add_s3_remote
+
+    add_s3_remote(Path.cwd(), url, endpoint)
+
+
 @app.command("load-test")
 @reports_user_errors
 def load_test(

@@ -263,3 +263,22 @@ def test_remote_s3_needs_an_s3_url_and_writes_only_the_remote(tmp_path: Path) ->
     assert SECRET not in text and FAKE_AWS["AWS_ACCESS_KEY_ID"] not in text
     for result in (added, plain):
         assert SECRET not in result.stdout + result.stderr
+
+
+def test_remote_s3_refuses_credentials_in_the_url_and_never_repeats_them(tmp_path: Path) -> None:
+    """A key in the URL would be echoed and written to the git-tracked .dvc/config (DVC never reads it)."""
+    env = aws_env(workspace_env(ROOT, tmp_path))
+    assert dvc(tmp_path, env, "init", "--no-scm", "-q").returncode == 0
+    config_before = (tmp_path / ".dvc/config").read_bytes()
+    for url in (
+        f"s3://AKIAEXAMPLE:{SECRET}@bucket/dvc",
+        f"s3://bucket/dvc?aws_secret_access_key={SECRET}",
+        f"s3://{SECRET}@bucket/dvc",
+    ):
+        refused = make(tmp_path, env, "remote-s3", f"URL={url}", "ENDPOINT=http://127.0.0.1:9")
+        output = refused.stdout + refused.stderr
+        assert refused.returncode != 0, url
+        assert SECRET not in output and "AKIAEXAMPLE" not in output, output
+        assert "error: the DVC remote's URL s3://" in refused.stderr and "bucket/dvc" in refused.stderr
+        assert "dvc remote modify --local storage" in refused.stderr and "config.local" in refused.stderr
+        assert (tmp_path / ".dvc/config").read_bytes() == config_before
