@@ -187,6 +187,7 @@ def serve(
     os.environ["MLFLOW_TRACKING_URI"] = connect()  # the store checked here is the one MLflow serves from
     name = model or registered_name()
     version = find(name, alias)
+    _can_listen(host, port)
     print(f"Serving {name} v{version.version} ({alias}) at http://{host}:{port}/invocations", flush=True)
     command = [sys.executable, "-m", "mlflow", "models", "serve", "--model-uri", f"models:/{name}@{alias}"]
     command += ["--env-manager", "local", "--host", host, "--port", str(port), "--workers", str(workers)]
@@ -203,6 +204,25 @@ def remote_s3(
     from paddy_edge.dvc_remote import add_s3_remote
 
     add_s3_remote(Path.cwd(), url, endpoint)
+
+
+def _can_listen(host: str, port: int) -> None:
+    """MLflow's server fails on a taken port with a traceback about uvicorn's return code: say it first."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UserError(
+                    f"port {port} on {host} is taken (another make serve?): stop that server, or choose "
+                    f"another port: make serve SERVE_PORT={port + 1}"
+                ) from None
+            raise UserError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): choose another SERVE_HOST or SERVE_PORT"
+            ) from None
 
 
 @app.command("load-test")

@@ -123,3 +123,17 @@ def test_make_serve_without_a_champion_says_what_to_do_and_leaves_no_store(
     assert other.returncode != 0 and "Traceback" not in other.stdout + other.stderr
     assert "no model 'no-such-model' with the alias 'champion'" in other.stderr
     assert served_model.name in other.stderr, "it names the models that do have a champion"
+
+
+def test_make_serve_on_a_taken_port_names_it_and_how_to_choose_another(
+    served_model: ServedModel, server
+) -> None:
+    import subprocess
+
+    port = server.url.rsplit(":", 1)[1].split("/")[0]
+    command = ["make", "-C", str(ROOT), "-o", "setup", "serve", f"SERVE_PORT={port}"]
+    command.append(f"MODEL_NAME={served_model.name}")
+    taken = subprocess.run(command, env=served_model.env, capture_output=True, text=True, timeout=300)
+    assert taken.returncode != 0 and "Traceback" not in taken.stdout + taken.stderr
+    assert f"port {port} on 127.0.0.1 is taken" in taken.stderr
+    assert f"make serve SERVE_PORT={int(port) + 1}" in taken.stderr
