@@ -8,12 +8,23 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from paddy_edge.errors import UserError
 
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
+# Strict ints and bools: `processes: true` or `epochs: "3"` is a mistake, not 1 or 3. Floats stay lax:
+# YAML reads `1e-4` (no dot) as a string, and that one means 0.0001.
+PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+NonNegativeInt = Annotated[int, Field(ge=0, strict=True)]
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 
 
@@ -22,11 +33,11 @@ class Section(BaseModel):
 
 
 class SampleParams(Section):
-    images_per_class: Annotated[int, Field(ge=5)]
+    images_per_class: Annotated[int, Field(ge=5, strict=True)]
     test_images: NonNegativeInt
-    width: Annotated[int, Field(ge=32)]
-    height: Annotated[int, Field(ge=32)]
-    seed: int
+    width: Annotated[int, Field(ge=32, strict=True)]
+    height: Annotated[int, Field(ge=32, strict=True)]
+    seed: StrictInt
 
 
 class DataParams(Section):
@@ -48,26 +59,26 @@ class DataParams(Section):
 
 class PrepareParams(Section):
     valid_pct: Fraction
-    seed: int
-    max_side: Annotated[int, Field(ge=32)]
+    seed: StrictInt
+    max_side: Annotated[int, Field(ge=32, strict=True)]
     min_side: PositiveInt
     max_skipped_pct: Annotated[float, Field(ge=0, le=100)]
     workers: PositiveInt
     # A label folder or train.csv label outside the competition's 10 fails prepare (the app and the model
     # card would disagree with the competition) unless this is true: then it is a warning.
-    allow_new_labels: bool = False
+    allow_new_labels: StrictBool = False
 
 
 class TrainParams(Section):
     arch: str
-    pretrained: bool
+    pretrained: StrictBool
     epochs: PositiveInt
     freeze_epochs: NonNegativeInt
     base_lr: Annotated[float, Field(gt=0, lt=1)]
     batch_size: PositiveInt
-    image_size: Annotated[int, Field(ge=32, le=1024)]
-    augment: bool
-    seed: int
+    image_size: Annotated[int, Field(ge=32, le=1024, strict=True)]
+    augment: StrictBool
+    seed: StrictInt
     num_workers: NonNegativeInt
     # Processes that train together (DDP; one per GPU on CUDA), each on its share of every batch.
     processes: PositiveInt = 1
@@ -92,10 +103,10 @@ FORMAT_SOURCES = {"onnx_int8": "onnx", "openvino": "onnx", "openvino_int8": "ope
 
 
 class ExportParams(Section):
-    onnx_opset: Annotated[int, Field(ge=13, le=21)]
+    onnx_opset: Annotated[int, Field(ge=13, le=21, strict=True)]
     formats: Annotated[list[ExportFormat], Field(min_length=1)]
-    calibration_images: Annotated[int, Field(ge=1, le=5000)]
-    qat_epochs: Annotated[int, Field(ge=0, le=50)]
+    calibration_images: Annotated[int, Field(ge=1, le=5000, strict=True)]
+    qat_epochs: Annotated[int, Field(ge=0, le=50, strict=True)]
     qat_lr: Annotated[float, Field(gt=0, le=1)]
 
     @model_validator(mode="after")
@@ -199,6 +210,8 @@ def _describe(error: ValidationError, path: Path) -> str:
             message = "unknown key (check the spelling against params.yaml)"
         elif problem["type"] == "missing":
             message = "missing key"
+        elif problem["type"].endswith("_type"):  # strict: say what YAML read (`true`, `"3"`, `1e-4` unquoted)
+            message += f" (got {problem['input']!r})"
         lines.append(f"  {key}: {message}")
     return "\n".join(lines)
 

@@ -35,6 +35,10 @@ def test_smoke_profile_overlays_to_valid_offline_params() -> None:
     ("overlay", "key", "words"),
     [
         ({"train": {"epochs": "five"}}, "train.epochs", "integer"),
+        # strict: a bool or a string where a number goes is a mistake, not 1 or 3
+        ({"train": {"processes": True}}, "train.processes", "a valid integer (got True)"),
+        ({"train": {"epochs": "3"}}, "train.epochs", "a valid integer (got '3')"),
+        ({"train": {"augment": 1}}, "train.augment", "a valid boolean (got 1)"),
         ({"train": {"epochs": -1}}, "train.epochs", "greater than 0"),
         ({"train": {"epoch": 3}}, "train.epoch", "unknown key"),
         ({"prepare": {"valid_pct": 1.5}}, "prepare.valid_pct", "less than 1"),
@@ -55,6 +59,15 @@ def test_a_bad_value_is_named_by_its_key(overlay: dict, key: str, words: str) ->
     message = str(raised.value)
     assert f"  {key}: " in message
     assert words in message
+
+
+def test_a_float_written_1e_4_is_the_number_yaml_reads_as_a_string() -> None:
+    assert read_yaml_value("1e-4") == "1e-4"  # YAML 1.1 wants a dot: 1.0e-4
+    assert params_with({"export": {"qat_lr": "1e-4"}}).export.qat_lr == 0.0001
+
+
+def read_yaml_value(text: str):
+    return yaml.safe_load(f"value: {text}")["value"]
 
 
 def test_an_unknown_timm_model_suggests_close_names() -> None:
