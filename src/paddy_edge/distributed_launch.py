@@ -88,6 +88,13 @@ def _check_devices(processes: int) -> str:
     import torch
 
     if not torch.cuda.is_available():
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if processes > cores:  # 64 on 2 cores ran out of memory in 20 s, and the OOM killer took the launcher
+            raise UserError(
+                f"train.processes is {processes} but this machine has no GPU and {cores} CPU core(s) for "
+                f"this process: each training process needs a core of its own; set train.processes to at "
+                f"most {cores}"
+            )
         return "the CPU (gloo)"
     gpus = torch.cuda.device_count()
     if processes > gpus:
@@ -110,6 +117,7 @@ def launch(params: Params) -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     env = {
         WORKER_ENV: "1",
+        LAUNCHER_PID_ENV: str(os.getpid()),
         PARAMS_ENV: params.model_dump_json(),
         # Without it, every process would start a thread per core: N times too many for the cores.
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or str(max(1, cores // processes)),
@@ -223,11 +231,30 @@ def install_stop() -> None:
     sys.unraisablehook = _stop_again
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+LAUNCHER_PID_ENV = "PADDY_EDGE_TRAIN_LAUNCHER"
+
+
+def die_with_the_launcher(signum: int) -> None:
+    """Have the kernel send `signum` to this worker when the stage process that launched it dies (the
+    out-of-memory killer takes the biggest process: the launcher), so that no worker lives on alone.
+    SIGKILL until the processes have met (a worker waiting for its peers is deaf to signals, in C++),
+    then SIGTERM: it unwinds, removing its temporary outputs, as on any stop."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+    if str(os.getppid()) != os.environ.get(LAUNCHER_PID_ENV):  # it died before the call: no signal comes
+        raise SystemExit(STOPPED)
+
+
 def worker(stage: Callable[[Params], None]) -> None:
     """One of the processes launch() starts: the train stage as rank RANK of WORLD_SIZE. Its error, if
     any, goes to the launcher's error file (the stage prints it), not to the terminal."""
     interrupts.install()
     install_stop()
+    die_with_the_launcher(signal.SIGKILL)
     launcher.remember()
     # DDP's note that depthwise convolutions' gradients are laid out unlike its buckets (a copy per step).
     warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
@@ -243,6 +270,7 @@ def worker(stage: Callable[[Params], None]) -> None:
         # to join is deaf to signals (in C++) until the launcher kills it, while one that waits in a
         # collective later hears of a peer that has gone (its connection closes) and unwinds.
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        die_with_the_launcher(signal.SIGTERM)
         stage(Params.model_validate_json(os.environ[PARAMS_ENV]))
         interrupts.raise_if_requested()
         if torch.distributed.is_initialized():

@@ -289,3 +289,67 @@ def test_a_stop_that_lands_inside_a_garbage_collection_callback_still_stops_the_
 
     assert result.stdout.strip() == f"stopped {distributed_launch.STOPPED}", result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+
+
+def test_more_processes_than_cores_is_one_message_before_any_starts(prepared: Path, tmp_path: Path) -> None:
+    """64 processes on 2 cores were accepted: they ran out of memory in 20 s, and the out-of-memory
+    killer took the launcher and left 46 workers running."""
+    cores = len(os.sched_getaffinity(0))
+    folder = workspace(prepared, tmp_path / "many", processes=64, batch_size=64)
+    result, _ = train_stage(folder)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == (
+        f"error: train.processes is 64 but this machine has no GPU and {cores} CPU core(s) for this "
+        f"process: each training process needs a core of its own; set train.processes to at most {cores}"
+    )
+    assert "Training in" not in result.stdout and written(folder) == ["reports/data_report.json"]
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for a reaper (pid 1 of a container may never reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] not in "ZX"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the workers through /proc")
+@pytest.mark.parametrize("when", ["starting", "training"])
+def test_workers_end_when_the_launcher_is_killed(prepared: Path, tmp_path: Path, when: str) -> None:
+    """The out-of-memory killer takes the biggest process, the launcher. Killed while its workers were
+    still starting, they waited for each other forever (seen: 46 of 64 left running); killed while they
+    train, they must unwind and remove their temporary output."""
+    folder = workspace(prepared, tmp_path / "orphans", processes=2, epochs=20)
+    stage = subprocess.Popen(
+        [sys.executable, "-m", "paddy_edge", "train"],
+        cwd=folder,
+        env=stage_env(folder),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers: list[int | None] = [None, None]
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert stage.poll() is None
+            workers = [_worker_pid(stage.pid, rank) for rank in (0, 1)]
+            if None not in workers and (when == "starting" or paths.stale_temps(folder / paths.TRAINED)):
+                break
+            time.sleep(0.05)
+        assert None not in workers, "both ranks are running"
+        stage.kill()
+        stage.wait()
+        deadline = time.monotonic() + 120  # a bound for a hang, not a measured time
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        alive = [pid for pid in workers if _alive(pid)]
+    finally:
+        for pid in [p for p in workers if p and _alive(p)]:
+            os.kill(pid, signal.SIGKILL)
+    assert alive == [], "workers outlived their launcher"
+    if when == "training":
+        assert not paths.stale_temps(folder / paths.TRAINED), (
+            "rank 0 unwound and removed its temporary output"
+        )
