@@ -25,6 +25,12 @@ STDLIB_ONLY = [
     "paddy_edge.ci.app_assets",
     "paddy_edge.ci.gated",
     "paddy_edge.ci.apk_check",
+    "paddy_edge.ci.profile",
+    "paddy_edge.ci.flutter_lock",
+    "paddy_edge.ci.github_api",
+    "paddy_edge.ci.local",
+    "paddy_edge.pte",
+    "paddy_edge.dvc_remote",
 ]
 
 

@@ -29,8 +29,24 @@ import numpy as np
 import torch
 from torch.jit.mobile import _load_for_lite_interpreter
 
-from paddy_edge import paths
+from paddy_edge import paths, pte
 from paddy_edge.preprocess import load_app_input, softmax
+
+
+class DamagedModel(Exception):
+    """A model file the runtime cannot load: one message, not the runtime's traceback."""
+
+
+def _load(path: Path, runtime: str, load):
+    """`load()`, or DamagedModel naming `path`, what the runtime said, and what to do."""
+    try:
+        return load()
+    except Exception as exc:  # torch: "PytorchStreamReader failed ..."; executorch: "Failed to load program"
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise DamagedModel(
+            f"{path} cannot be loaded by {runtime} ({reason}): it is damaged or not this pipeline's. "
+            "Run dvc repro export --force (make smoke for the smoke workspace), then make device-check again"
+        ) from None
 
 
 def _latency_ms(run, example: torch.Tensor, rounds: int = 20) -> float:
@@ -54,9 +70,10 @@ def check(root: Path, optimized: bool) -> dict:
     model_path = root / paths.LITE_MODEL
     inputs, pipeline_top1, truth = _validation(root)
 
+    runtime = f"torch {torch.__version__}"
     loaders = {
-        "lite_interpreter": _load_for_lite_interpreter(str(model_path)),
-        "jit_load": torch.jit.load(str(model_path)),
+        "lite_interpreter": _load(model_path, runtime, lambda: _load_for_lite_interpreter(str(model_path))),
+        "jit_load": _load(model_path, runtime, lambda: torch.jit.load(str(model_path))),
     }
     if optimized:
         from torch.utils.mobile_optimizer import optimize_for_mobile
@@ -102,9 +119,17 @@ def check_executorch(root: Path) -> dict:
         ("executorch", paths.EXECUTORCH_MODEL),
         ("executorch_int8", paths.EXECUTORCH_INT8_MODEL),
     ):
-        if not (root / program).is_file():
+        file = root / program
+        if not file.is_file():
             continue
-        method = Runtime.get().load_program(root / program).load_method("forward")
+        damage = pte.problem(file)  # before the runtime, which aborts the process on some bytes
+        if damage:
+            raise DamagedModel(
+                f"{file} is {damage}. Run dvc repro export --force, then make device-check again"
+            )
+        method = _load(
+            file, "executorch.runtime", lambda f=file: Runtime.get().load_program(f).load_method("forward")
+        )
 
         def run(x: torch.Tensor, method=method) -> torch.Tensor:
             return method.execute([x])[0]
@@ -158,9 +183,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"error: {args.root / needed} is missing: run the pipeline first (make smoke or make repro)"
             )
             return 2
-    if args.executorch:
-        return main_executorch(args.root, args.min_agreement)
-    report = check(args.root, args.optimized)
+    try:
+        if args.executorch:
+            return main_executorch(args.root, args.min_agreement)
+        report = check(args.root, args.optimized)
+    except DamagedModel as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     target = args.root / paths.DEVICE_REPORT
     target.write_text(json.dumps(report, indent=2) + "\n")
     print(

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from paddy_edge import paths
+from paddy_edge import paths, pte
+from paddy_edge.errors import UserError
 from paddy_edge.formats.qat import fine_tune
 from paddy_edge.formats.registry import ExportSpec, Format, Runner, example_input
 
@@ -133,6 +134,9 @@ def _load_executorch(file: Path, threads: int) -> Runner:
     from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
     from executorch.runtime import Runtime
 
+    damage = pte.problem(file)
+    if damage:  # before the runtime: it aborts the process on some bytes instead of raising
+        raise UserError(f"{file} is {damage}. Run dvc repro export --force (or copy the whole folder again)")
     if threads:
         _unsafe_reset_threadpool(threads)
     method = Runtime.get().load_program(file).load_method("forward")
