@@ -66,6 +66,24 @@ def read_card(path: Path = paths.MODEL_CARD) -> dict:
     return check_card(paths.read_json(path, "export"), path)
 
 
+def fingerprints(card: dict, folder: Path, card_path: Path = paths.MODEL_CARD) -> dict[str, str]:
+    """The sha256 of every file the card lists, which must be the bytes export wrote (and evaluate and
+    bench measured); UserError naming the first that is missing or differs."""
+    found = {}
+    for name, described in card["files"].items():
+        file = folder / name
+        if not file.is_file():
+            raise UserError(f"{file} is missing, and {card_path} lists it: run dvc repro -f export")
+        found[name] = paths.sha256(file)
+        if found[name] != described["sha256"]:
+            raise UserError(
+                f"{file} is not the file export wrote and evaluate and bench measured (its sha256 differs "
+                f"from {card_path}'s): it is never judged or registered as it is. Rerun dvc repro -f export "
+                "(then evaluate, bench and the gate judge the new files)"
+            )
+    return found
+
+
 # What pytorch_lite 4.3.2 does to a photo before the model sees it (lib/image_utils_isolate.dart): decode,
 # copyResize to the card's width x height (aspect not kept, nearest neighbour), each channel / 255, then
 # (x - mean) / std, RGB planes as NCHW float32; the app takes the model's raw output as logits and computes

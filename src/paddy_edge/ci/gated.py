@@ -35,9 +35,11 @@ def record(workspace: Path, out: Path, commit: str, profile: str = "real") -> di
     missing = [name for name in SHIPPED if not (workspace / paths.EXPORTED / name).is_file()]
     if missing:
         raise UserError(f"{workspace / paths.EXPORTED} lacks {', '.join(missing)}: rerun `dvc repro export`")
-    model = workspace / paths.LITE_MODEL
-    if gate.get("model_sha256") != paths.sha256(model):
-        raise UserError(f"{gate_file} did not judge this {model}: rerun `dvc repro` so the gate judges it")
+    judged = gate.get("files") or {paths.LITE_MODEL.name: gate.get("model_sha256")}
+    for name, digest in judged.items():
+        file = workspace / paths.EXPORTED / name
+        if not file.is_file() or paths.sha256(file) != digest:
+            raise UserError(f"{gate_file} did not judge this {file}: rerun `dvc repro` so the gate judges it")
     payload = {
         "commit": commit,
         "profile": profile,

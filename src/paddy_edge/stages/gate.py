@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from paddy_edge import paths, rotation, tracking
-from paddy_edge.card import app_contract_problem, read_card
+from paddy_edge.card import app_contract_problem, fingerprints, read_card
 from paddy_edge.config import FormatGate, GateParams, Params
 from paddy_edge.errors import GatesFailed, UserError
 from paddy_edge.formats import PHONE_FORMAT, REGISTRY
@@ -190,6 +190,9 @@ def run(params: Params) -> None:
     evaluation = paths.read_json(paths.EVAL_METRICS, "evaluate")
     bench = paths.read_json(paths.BENCH_SUMMARY, "bench")
     card = read_card()
+    # Every file of every format, as export wrote it: a file changed since (a truncated model.onnx) was
+    # never measured, and the registry must never hold it.
+    files = fingerprints(card, paths.EXPORTED)
     contract_problem = app_contract_problem(card)
     console = Console()
     results = [*checks(params.gates, evaluation, bench), contract_check(contract_problem)]
@@ -202,7 +205,8 @@ def run(params: Params) -> None:
     # The bytes judged: app-assets installs only this model.ptl on this verdict (a later export whose
     # evaluation failed leaves this report behind, and it must not vouch for the new model).
     paths.raise_missing(paths.LITE_MODEL, "export")
-    report["model_sha256"] = paths.sha256(paths.LITE_MODEL)
+    report["model_sha256"] = files[paths.LITE_MODEL.name]
+    report["files"] = files
     register_model = registry_enabled()
     name = params.mlflow.registered_model
     console.print(render(results))
