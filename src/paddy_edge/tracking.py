@@ -12,6 +12,7 @@ An MLflow failure ends a stage with one message (UserError) that names the store
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
@@ -60,6 +61,43 @@ def mlflow_errors() -> Iterator[None]:
         yield
     except (MlflowException, requests.RequestException) as exc:
         raise user_error(exc) from None
+    except Exception as exc:
+        if not _a_store_failure(exc):
+            raise
+        raise user_error(exc) from None
+
+
+def _a_store_failure(exc: BaseException) -> bool:
+    """Whether `exc` comes from the store itself, by its cause and not only its class: SQLite and
+    SQLAlchemy (a file that is not a database, a malformed one), or the filesystem under it (a folder that
+    cannot be made). A full disk keeps its own message (cli.py)."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, SQLAlchemyError | sqlite3.Error):
+            return True
+        names = (exc.filename, exc.filename2) if isinstance(exc, OSError) else ()
+        # a stage's own files keep their own errors, and a full disk its own message
+        if any(_in_store(name) for name in names if name) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _in_store(name: str | bytes) -> bool:
+    """Whether a path an OSError names is the local store's database, its journal or lock, or a folder on
+    the way to it (MLflow makes the folder)."""
+    uri = tracking_uri()
+    if not uri.startswith("sqlite:///"):
+        return False
+    database = Path(uri.removeprefix("sqlite:///")).absolute()
+    path = Path(os.fsdecode(name)).absolute()
+    beside = path.parent == database.parent and path.name.lstrip(".").startswith(database.name)
+    return beside or path in database.parents
 
 
 @contextmanager
@@ -75,6 +113,8 @@ def _store_lock(uri: str) -> Iterator[None]:
     try:
         handle = open(database.with_name(f".{database.name}.lock"), "a")  # noqa: SIM115
     except OSError:  # no folder, or a read-only one: MLflow's own error names the store
+        handle = None
+    if handle is None:  # outside the except: MLflow's error must not chain onto the lock's
         yield
         return
     with handle:

@@ -30,6 +30,9 @@ SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 USERINFO = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^\s/:@]*:)[^\s/@]+@")
 HIDDEN = "***"
 READ_ONLY = re.compile(r"readonly database|read-only file system|unable to open database", re.IGNORECASE)
+DAMAGED = re.compile(
+    r"file is not a database|database disk image is malformed|malformed database schema", re.I
+)
 # Why a server did not answer, most telling first (in requests' and urllib3's words).
 UNREACHABLE = (
     "connection refused",
@@ -118,6 +121,12 @@ def user_error(exc: BaseException) -> UserError:
         return UserError(
             f"the MLflow store {store} cannot be written ({found.group(0)}): make the database file and "
             "its folder writable (or create the folder), or set MLFLOW_TRACKING_URI to a writable store"
+        )
+    if found := DAMAGED.search(text):
+        database = store.removeprefix("sqlite:///")
+        return UserError(
+            f"the MLflow store {store} is not a readable SQLite database ({found.group(0)}): move it aside "
+            f"(mv {database} {database}.damaged) and rerun to start a new store, or restore it from a backup"
         )
     reason = next((words for words in UNREACHABLE if words in text.lower()), None)
     if reason and is_remote(store):

@@ -281,3 +281,46 @@ def test_stages_opening_one_new_sqlite_store_at_once_all_succeed(tmp_path: Path)
     runs = _runs(f"sqlite:///{database}", experiment="concurrent")
     assert sorted(r.info.run_name for r in runs) == [f"run-{n}" for n in range(4)]
     assert all(r.info.status == "FINISHED" and len(r.data.metrics) == 1 for r in runs)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"not a database at all\n" * 200, b"SQLite format 3\0" + bytes(range(256)) * 40],
+    ids=["garbage", "a damaged SQLite file"],
+)
+def test_a_damaged_store_is_one_message_saying_how_to_start_a_new_one(
+    pipeline: Pipeline, tmp_path: Path, content: bytes
+) -> None:
+    clone = pipeline.clone(tmp_path / "ws")
+    database = clone.workspace / "mlflow.db"
+    database.write_bytes(content)
+    result = _run(clone, "gate")
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 3
+    assert _says(f"the MLflow store {clone.tracking_uri} is not a readable SQLite database", result.stderr)
+    assert _says(f"(mv {database} {database}.damaged)", result.stderr)
+
+
+def test_a_store_in_a_missing_folder_on_a_read_only_filesystem_is_one_message(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """Two chained tracebacks before: FileNotFoundError from the store's lock file, then MLflow's
+    OSError (Errno 30) making the folder."""
+    if not _read_only_mounts_work():
+        pytest.skip("no read-only mount possible here (needs `unshare -rm`, user namespaces)")
+    clone = pipeline.clone(tmp_path / "ws")
+    frozen = tmp_path / "frozen"
+    frozen.mkdir()
+    store = f"sqlite:///{frozen}/missing/mlflow.db"
+    script = f'mount --bind "{frozen}" "{frozen}" && mount -o remount,bind,ro "{frozen}" "{frozen}"'
+    result = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", f'{script} && exec "$0" -m paddy_edge gate', sys.executable],
+        cwd=clone.workspace,
+        env=clone.env | {"MLFLOW_TRACKING_URI": store},
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert _says(f"the MLflow store {store} cannot be written (Read-only file system)", result.stderr)
