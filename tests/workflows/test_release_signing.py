@@ -204,6 +204,17 @@ def test_a_tag_release_without_the_key_fails_naming_the_secrets(tmp_path: Path) 
     assert checked.returncode == 2 and "ANDROID_KEYSTORE_BASE64" in checked.stderr
 
 
+def test_a_tag_release_of_the_smoke_model_may_be_debug_signed(tmp_path: Path) -> None:
+    """The smoke model's pre-release lets a new clone try the release path before any key exists; the
+    scenario (test_scenario.py) found that a tag refused it."""
+    android = tmp_path / "android"
+    smoke = {"GITHUB_REF": "refs/tags/v0.1.0", "RELEASE_PROFILE": "smoke"}
+    checked = _signing(android, smoke, "--check")
+    assert checked.returncode == 0 and checked.stdout.strip() == "APK signing: debug"
+    real = _signing(android, smoke | {"RELEASE_PROFILE": "real"}, "--check")
+    assert real.returncode == 2 and "RELEASE_PROFILE=smoke" in real.stderr
+
+
 def test_a_tag_release_with_the_key_signs_and_check_writes_nothing(tmp_path: Path) -> None:
     android = tmp_path / "android"
     checked = _signing(android, {"GITHUB_REF": "refs/tags/v1.2.0", **_secrets()}, "--check")
@@ -246,6 +257,7 @@ def test_the_release_checks_signing_before_training_and_signs_the_apks() -> None
     assert len(check) == 1 and "--check" in check[0]["run"], "fail a keyless tag before hours of training"
     pipeline = next(i for i, s in enumerate(jobs["model"]["steps"]) if "make $PIPELINE" in s.get("run", ""))
     assert jobs["model"]["steps"].index(check[0]) < pipeline
+    assert check[0]["env"]["RELEASE_PROFILE"] == "${{ steps.profile.outputs.profile }}"
     sign = _signing_steps(jobs["apk"])
     assert len(sign) == 1 and "--check" not in sign[0]["run"]
     for step in (check[0], sign[0]):

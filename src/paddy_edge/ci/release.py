@@ -69,7 +69,10 @@ def java_properties_escape(text: str, *, key: bool = False) -> str:
 
 
 def _release_signing_required(environ: dict[str, str]) -> bool:
-    return environ.get("GITHUB_REF", "").startswith(RELEASE_TAG_PREFIX)
+    """A v* tag publishes: its APKs need the project's key. Not the smoke model's pre-release (labelled
+    not for use, to try the release path before any key exists): it may be debug-signed."""
+    tagged = environ.get("GITHUB_REF", "").startswith(RELEASE_TAG_PREFIX)
+    return tagged and environ.get("RELEASE_PROFILE", "real") != "smoke"
 
 
 def configure_signing(android_dir: Path, environ: dict[str, str], *, write: bool = True) -> str:
@@ -78,7 +81,8 @@ def configure_signing(android_dir: Path, environ: dict[str, str], *, write: bool
 
     A build of a v* tag (GITHUB_REF refs/tags/v..., what the release workflow publishes) must be signed
     with the project's key, or users could not install the next release over it: without the
-    variables it is a UserError naming them. With write=False only the checks run."""
+    variables it is a UserError naming them, unless RELEASE_PROFILE is smoke. With write=False only the
+    checks run."""
     present = [name for name in SIGNING_VARIABLES if environ.get(name)]
     if not present:
         if _release_signing_required(environ):
@@ -86,7 +90,8 @@ def configure_signing(android_dir: Path, environ: dict[str, str], *, write: bool
                 f"{environ['GITHUB_REF']} is a release tag, and a published APK must be signed with the "
                 f"project's key (or users cannot update in place): set the repository secrets "
                 f"{', '.join(SIGNING_VARIABLES)} (Settings > Secrets and variables > Actions; see README). "
-                "A manual run of the workflow on a branch builds debug-signed APKs without them."
+                "A manual run of the workflow on a branch, or a release of the smoke model "
+                "(RELEASE_PROFILE=smoke), builds debug-signed APKs without them."
             )
         return "debug"
     missing = [name for name in SIGNING_VARIABLES if name not in present]
