@@ -81,6 +81,18 @@ def train_stage(folder: Path) -> tuple[subprocess.CompletedProcess, float]:
     return result, time.monotonic() - started
 
 
+def start_train(folder: Path, output: int) -> subprocess.Popen:
+    """The train stage in the background, its output piped (text) or dropped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "paddy_edge", "train"],
+        cwd=folder,
+        env=stage_env(folder),
+        stdout=output,
+        stderr=output,
+        text=True,
+    )
+
+
 def runs(folder: Path) -> list:
     client = mlflow.MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(EXPERIMENT)
@@ -183,14 +195,7 @@ def test_a_killed_process_fails_the_stage_with_one_message_and_no_output(
     prepared: Path, tmp_path: Path
 ) -> None:
     folder = workspace(prepared, tmp_path / "killed", processes=2, epochs=3)
-    stage = subprocess.Popen(
-        [sys.executable, "-m", "paddy_edge", "train"],
-        cwd=folder,
-        env=stage_env(folder),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    stage = start_train(folder, subprocess.PIPE)
     try:
         deadline = time.monotonic() + 300
         # Rank 0 is training once its temporary models/trained exists: kill rank 1 then.
@@ -322,13 +327,7 @@ def test_workers_end_when_the_launcher_is_killed(prepared: Path, tmp_path: Path,
     still starting, they waited for each other forever (seen: 46 of 64 left running); killed while they
     train, they must unwind and remove their temporary output."""
     folder = workspace(prepared, tmp_path / "orphans", processes=2, epochs=20)
-    stage = subprocess.Popen(
-        [sys.executable, "-m", "paddy_edge", "train"],
-        cwd=folder,
-        env=stage_env(folder),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    stage = start_train(folder, subprocess.DEVNULL)
     workers: list[int | None] = [None, None]
     try:
         deadline = time.monotonic() + 300

@@ -29,6 +29,17 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
+def _ci_local(clone: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """`python -m paddy_edge.ci.local ARGS` in the clone, as make ci-local runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "paddy_edge.ci.local", *args],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        env=env | {"PYTHONPATH": str(ROOT / "src")},
+    )
+
+
 def test_the_repository_is_the_origin_remotes_and_a_clone_without_one_is_told_what_to_do(
     clone: Path, tmp_path: Path
 ) -> None:
@@ -79,14 +90,8 @@ def test_secrets_go_to_act_by_name_and_servers_listen_on_loopback(clone: Path, t
 
 
 def test_a_secret_named_but_not_set_is_one_message(clone: Path, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "KAGGLE_KEY"} | {"PYTHONPATH": str(ROOT / "src")}
-    result = subprocess.run(
-        [sys.executable, "-m", "paddy_edge.ci.local", "--state", str(tmp_path), "--secret", "KAGGLE_KEY"],
-        cwd=clone,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    env = {k: v for k, v in os.environ.items() if k != "KAGGLE_KEY"}
+    result = _ci_local(clone, env, "--state", str(tmp_path), "--secret", "KAGGLE_KEY")
     assert result.returncode == 2
     assert result.stderr == "error: secret KAGGLE_KEY is not set in this environment: export it first\n"
 
@@ -94,14 +99,8 @@ def test_a_secret_named_but_not_set_is_one_message(clone: Path, tmp_path: Path) 
 @needs_actions
 def test_ci_local_runs_the_lint_job_green_in_a_new_clone(clone: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env |= {"PATH": f"{Path(sys.executable).parent}:{env['PATH']}", "PYTHONPATH": str(ROOT / "src")}
-    result = subprocess.run(
-        [sys.executable, "-m", "paddy_edge.ci.local", "--state", str(tmp_path), "--job", "lint"],
-        cwd=clone,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    result = _ci_local(clone, env, "--state", str(tmp_path), "--job", "lint")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "Success - Main make lint" in result.stdout and "Job succeeded" in result.stdout
     event = json.loads((tmp_path / "events/pull_request.json").read_text())
