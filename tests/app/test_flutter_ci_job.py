@@ -59,9 +59,16 @@ def test_the_lock_is_uploaded_and_must_match_the_committed_one() -> None:
     job = _workflow("ci")["jobs"]["flutter"]
     upload = next(s for s in job["steps"] if s.get("with", {}).get("path") == "flutter_app/pubspec.lock")
     assert upload["if"] == "${{ !cancelled() && steps.pub.outcome == 'success' }}"
-    lock_check = job["steps"][_index(job, "git diff --quiet -- flutter_app/pubspec.lock")]
-    assert "git ls-files --error-unmatch flutter_app/pubspec.lock" in lock_check["run"]
-    assert "!cancelled()" in lock_check["if"], "the first run still shows the build, then fails"
+    lock_check = job["steps"][_index(job, "paddy_edge.ci.flutter_lock")]
+    assert lock_check["run"] == "python3 -m paddy_edge.ci.flutter_lock --app flutter_app"
+    assert "!cancelled()" in lock_check["if"], "the first run still shows the build"
+    # what the step does with a missing, a committed and a drifted lock: tests/workflows/test_flutter_lock.py
+
+
+def test_the_lock_check_names_the_flutter_version_the_job_pins() -> None:
+    from paddy_edge.ci.flutter_lock import FLUTTER_VERSION as named
+
+    assert named == FLUTTER_VERSION
 
 
 def test_the_release_apk_job_checks_the_apk() -> None:
