@@ -36,15 +36,18 @@ def test_ctrl_c_at_any_moment_of_a_stage(tmp_path: Path, delay_s: float) -> None
     time.sleep(delay_s)
     finished_first = process.poll() is not None
     if not finished_first:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGINT)  # polls first: a process that has just exited gets nothing
+        finished_first = process.returncode is not None
     stdout, stderr = process.communicate(timeout=120)
 
     if process.returncode == -signal.SIGINT:
         # Only before Python installs any handler (the first milliseconds): the OS's default, silently.
         assert stdout == stderr == "" and not (tmp_path / "data").exists()
-    elif finished_first:  # too late to interrupt: then it must simply have succeeded
+    elif finished_first or process.returncode == 0:
+        # Too late to interrupt: the process had exited, or was exiting when the signal came (between
+        # send_signal's poll and its kill, on a loaded machine: seen once in CI). Then it simply succeeded.
         assert process.returncode == 0, stdout + stderr
-        assert (tmp_path / paths.RAW / "train.csv").is_file()
+        assert (tmp_path / paths.RAW / "train.csv").is_file() and "Extracted" in stdout
     else:
         assert process.returncode == 130, stdout + stderr
         assert stderr.count("interrupted") == 1 and "Traceback" not in stderr and "Aborted" not in stderr

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from paddy_edge.ci import report
+from paddy_edge.ci.app_assets import APP_ASSETS
 from paddy_edge.ci.github_api import BOT, GitHubStandIn
 
 from ..conftest import ROOT
@@ -234,4 +235,5 @@ def test_a_tag_releases_mains_gated_smoke_model_without_retraining(
         env={**os.environ, "PYTHONPATH": str(scenario.repo / "src")},
     )
     assert put.returncode == 0, put.stderr
-    assert (app / "assets/model.ptl").read_bytes() == (model / "model.ptl").read_bytes()
+    installed = app / APP_ASSETS["model.ptl"]
+    assert installed.read_bytes() == (model / "model.ptl").read_bytes()
