@@ -83,12 +83,17 @@ def _quiet_launcher() -> Iterator[None]:
         elastic.propagate = propagate
 
 
+def _cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _check_devices(processes: int) -> str:
     """What the processes run on, or UserError when there are fewer GPUs than processes."""
     import torch
 
     if not torch.cuda.is_available():
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        cores = _cores()
         if processes > cores:  # 64 on 2 cores ran out of memory in 20 s, and the OOM killer took the launcher
             raise UserError(
                 f"train.processes is {processes} but this machine has no GPU and {cores} CPU core(s) for "
@@ -114,7 +119,7 @@ def launch(params: Params) -> None:
     processes = params.train.processes
     where = _check_devices(processes)
     print(f"Training in {processes} processes on {where}", flush=True)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = _cores()
     env = {
         WORKER_ENV: "1",
         LAUNCHER_PID_ENV: str(os.getpid()),

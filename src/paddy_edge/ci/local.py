@@ -193,10 +193,7 @@ def act_command(run: Run, repo: str, event_file: Path, api_url: str, job: str = 
     for name, value in run.variables.items():
         command += ["--var", f"{name}={value}"]
     if run.actions_dir:
-        flags, missing = local_actions(run.root, run.actions_dir)
-        command += flags
-        if missing:
-            print(f"ci-local: no copy in {run.actions_dir} of {', '.join(missing)}", file=sys.stderr)
+        command += local_actions(run.root, run.actions_dir)[0]
     return command
 
 
@@ -210,6 +207,8 @@ def execute(run: Run) -> int:
     event_file = run.folder / "events" / f"{run.event}.json"
     event_file.parent.mkdir(exist_ok=True)
     event_file.write_text(json.dumps(event_payload(run, repo), indent=2) + "\n")
+    if run.actions_dir and (without := local_actions(run.root, run.actions_dir)[1]):
+        print(f"ci-local: no copy in {run.actions_dir} of {', '.join(without)}", file=sys.stderr)
     env = {**os.environ, "GITHUB_TOKEN": os.environ.get("GITHUB_TOKEN") or STAND_IN_TOKEN}
     with GitHubStandIn(run.folder / "comments") as stand_in:
         api_url = run.api_url or stand_in.url
