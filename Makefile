@@ -166,7 +166,9 @@ ui: setup ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 # The gated champion from the local store unless MLFLOW_TRACKING_URI names another: the real run's model
 # (params.yaml mlflow.registered_model) when this checkout has one, else the smoke run's (as MODEL_ROOT).
 # `paddy-edge serve` checks it is there, then runs `mlflow models serve --env-manager local` (this venv, no
-# conda). SERVE_WORKERS uvicorn processes, each with its own copy of the model.
+# conda). SERVE_WORKERS uvicorn processes, each with its own copy of the model. SERVE_MAX_PIXELS (a photo
+# over it gets a 400; default 24000000) and SERVE_DECODES (photos decoded at once per worker; default 2)
+# bound what one request and many at once can hold.
 MODEL_NAME ?= $(shell awk '$$1 == "registered_model:" {print $$2}' \
 	$(if $(wildcard models/export/model.ptl),params.yaml,profiles/smoke.yaml))
 MODEL_ALIAS ?= champion
@@ -175,7 +177,8 @@ SERVE_PORT ?= 5001
 SERVE_WORKERS ?= 1
 serve: setup ## Serve the champion MLflow Model over HTTP on SERVE_HOST:SERVE_PORT (POST /invocations; README: Serving)
 	python -m paddy_edge serve --model '$(MODEL_NAME)' --alias '$(MODEL_ALIAS)' --host $(SERVE_HOST) \
-		--port $(SERVE_PORT) --workers $(SERVE_WORKERS)
+		--port $(SERVE_PORT) --workers $(SERVE_WORKERS) $(if $(SERVE_MAX_PIXELS),--max-pixels $(SERVE_MAX_PIXELS)) \
+		$(if $(SERVE_DECODES),--decodes $(SERVE_DECODES))
 
 # People's side of the served model. The demo runs the same champion (MODEL_NAME) in its own process;
 # the load test drives `make serve` (SERVE_PORT, started first in another terminal).

@@ -96,14 +96,14 @@ class ModelServer:
 
 
 def start_model_server(
-    root: Path, env: dict[str, str], name: str, log: Path, workers: int = 1
+    root: Path, env: dict[str, str], name: str, log: Path, workers: int = 1, *settings: str
 ) -> ModelServer:
     """`make serve` as a user runs it, on a free port: the model `name`@champion of the store that
-    env's MLFLOW_TRACKING_URI names. Returns once /ping answers."""
+    env's MLFLOW_TRACKING_URI names, with more make `settings` (NAME=value). Returns once /ping answers."""
     port = free_port()
     command = [
         *("make", "-C", str(root), "-o", "setup", "serve"),
-        *(f"MODEL_NAME={name}", f"SERVE_PORT={port}", f"SERVE_WORKERS={workers}"),
+        *(f"MODEL_NAME={name}", f"SERVE_PORT={port}", f"SERVE_WORKERS={workers}", *settings),
     ]
     with log.open("w") as out:
         process = subprocess.Popen(

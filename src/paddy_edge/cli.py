@@ -176,13 +176,24 @@ def serve(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5001,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes, each with the model.")] = 1,
     host: Annotated[str, typer.Option(help="The interface to listen on.")] = "127.0.0.1",
+    max_pixels: Annotated[
+        int | None, typer.Option(min=1, help="Refuse photos of more pixels (400). Default 24,000,000.")
+    ] = None,
+    decodes: Annotated[
+        int | None, typer.Option(min=1, help="Photos decoded at once in each worker; others wait. Default 2.")
+    ] = None,
 ) -> None:
     """Serve a registered MLflow Model over HTTP with `mlflow models serve` (POST /invocations), after
     checking that it exists and is one."""
     import os
 
     from paddy_edge.serving.champion import find, registered_name
+    from paddy_edge.serving.pyfunc import DECODES_ENV, MAX_PIXELS_ENV
     from paddy_edge.tracking_uri import connect
+
+    for variable, limit in ((MAX_PIXELS_ENV, max_pixels), (DECODES_ENV, decodes)):
+        if limit is not None:  # the served model reads them in each worker (serving/pyfunc.py)
+            os.environ[variable] = str(limit)
 
     os.environ["MLFLOW_TRACKING_URI"] = connect()  # the store checked here is the one MLflow serves from
     name = model or registered_name()

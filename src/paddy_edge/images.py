@@ -82,16 +82,22 @@ def _open(path: Path | io.BytesIO) -> Image.Image:
             raise UnreadableImage("cannot decode", str(exc) or type(exc).__name__) from None
 
 
-def decode(source: Path | bytes, max_side: int | None = None, min_side: int = 1) -> Decoded:
+OVER_LIMIT = "over the pixel limit"
+
+
+def decode(
+    source: Path | bytes, max_side: int | None = None, min_side: int = 1, max_pixels: int | None = None
+) -> Decoded:
     """Decode a photo, a file or its bytes (a served request), to RGB, oriented as the app does. With
     max_side, a JPEG may be decoded at a reduced scale no smaller than max_side (the caller shrinks it the
-    rest of the way). Raises UnreadableImage."""
+    rest of the way). With max_pixels, a header that declares more is refused before any decoding (kind
+    OVER_LIMIT). Raises UnreadableImage."""
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # set by some library: truncated data would become grey pixels
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False")
     if isinstance(source, bytes):
         if not source:
             raise UnreadableImage("empty file")
-        return _decoded(_open(io.BytesIO(source)), max_side, min_side)
+        return _decoded(_open(io.BytesIO(source)), max_side, min_side, max_pixels)
     try:
         if source.stat().st_size == 0:
             raise UnreadableImage("empty file")
@@ -102,14 +108,18 @@ def decode(source: Path | bytes, max_side: int | None = None, min_side: int = 1)
         raise UnreadableImage("not a file") from None
     except OSError as exc:
         raise UnreadableImage("cannot read", exc.strerror or str(exc)) from None
-    return _decoded(image, max_side, min_side)
+    return _decoded(image, max_side, min_side, max_pixels)
 
 
-def _decoded(image: Image.Image, max_side: int | None, min_side: int) -> Decoded:
+def _decoded(image: Image.Image, max_side: int | None, min_side: int, max_pixels: int | None) -> Decoded:
     with image:
         width, height = image.size
         if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
             raise _too_many_pixels(width * height)
+        if max_pixels and width * height > max_pixels:
+            raise UnreadableImage(
+                OVER_LIMIT, f"{width}x{height} is {width * height:,} pixels, over {max_pixels:,}"
+            )
         if min(width, height) < min_side:
             raise UnreadableImage("too small", f"{width}x{height} < {min_side} px")
         mode, file_format = image.mode, image.format

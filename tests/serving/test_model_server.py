@@ -4,17 +4,18 @@ each bad request with a 4xx that says what is wrong, and keeps serving."""
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from paddy_edge.serving.pyfunc import encode_image
+from paddy_edge.serving.pyfunc import MAX_PIXELS_ENV, encode_image
 
 from ..conftest import ROOT
-from ..reliability.test_bad_images import png_claiming
-from ..servers import ModelServer
+from ..reliability.test_bad_images import photo, png_claiming
+from ..servers import ModelServer, start_model_server
 from .conftest import ServedModel
 from .photos import noisy_photo
 
@@ -59,6 +60,7 @@ def test_it_answers_photos_with_the_top_k(server: ModelServer, served_model: Ser
     [
         (photos_request(b"not a photo"), JSON, "not an image"),
         (photos_request(png_claiming(30000, 30000)), JSON, "decompression bomb"),
+        (photos_request(png_claiming(5000, 5000)), JSON, "over the pixel limit"),
         (photos_request(noisy_photo(1), column="photo"), JSON, "image"),
         (photos_request(noisy_photo(1), k=0), JSON, "params 'k'"),
         (b"", JSON, "valid JSON"),
@@ -70,7 +72,17 @@ def test_it_answers_photos_with_the_top_k(server: ModelServer, served_model: Ser
         ),
         (b"\xff\xd8\xff raw jpeg bytes", "image/jpeg", "content type"),
     ],
-    ids=["not-an-image", "bomb", "wrong-column", "bad-k", "empty-body", "bad-json", "no-rows", "raw-bytes"],
+    ids=[
+        "not-an-image",
+        "bomb",
+        "over-the-limit",
+        "wrong-column",
+        "bad-k",
+        "empty-body",
+        "bad-json",
+        "no-rows",
+        "raw-bytes",
+    ],
 )
 def test_a_bad_request_gets_a_4xx_with_a_message_and_the_server_keeps_serving(
     server: ModelServer, body: bytes, content_type: str, words: str
@@ -82,6 +94,27 @@ def test_a_bad_request_gets_a_4xx_with_a_message_and_the_server_keeps_serving(
     assert "Traceback" not in json.dumps(answer)
     status, answer = post(server, photos_request(noisy_photo(3)))
     assert status == 200 and len(answer["predictions"]) == 1
+
+
+def test_make_serve_takes_its_pixel_limit_and_decodes(served_model: ServedModel, tmp_path: Path) -> None:
+    """SERVE_MAX_PIXELS reaches every worker's model: a photo over it gets a 400 naming the limit, one
+    under it an answer. A value that is no count stops make serve before it starts."""
+    settings = ("SERVE_MAX_PIXELS=10000", "SERVE_DECODES=1")
+    strict = start_model_server(
+        ROOT, served_model.env, served_model.name, tmp_path / "serve.log", 2, *settings
+    )
+    try:
+        status, answer = post(strict, photos_request(photo((120, 100))))
+        assert status == 400 and "over 10,000" in answer["message"] and MAX_PIXELS_ENV in answer["message"]
+        status, answer = post(strict, photos_request(noisy_photo(1)))
+        assert status == 200 and len(answer["predictions"]) == 1
+    finally:
+        strict.stop()
+
+    command = ["make", "-C", str(ROOT), "-o", "setup", "serve", "SERVE_PORT=1", "SERVE_DECODES=0"]
+    refused = subprocess.run(command, env=served_model.env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "Traceback" not in refused.stdout + refused.stderr
+    assert "--decodes" in refused.stderr
 
 
 def test_the_readme_curl_works(server: ModelServer, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor, TimeoutError
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,7 @@ from mlflow.exceptions import MlflowException
 
 from paddy_edge.predict import classify
 from paddy_edge.registry import MODEL_DESCRIPTION
-from paddy_edge.serving.pyfunc import ARTIFACTS, SIGNATURE, encode_image
+from paddy_edge.serving.pyfunc import ARTIFACTS, DECODES_ENV, MAX_PIXELS_ENV, SIGNATURE, encode_image
 
 from ..reliability.test_bad_images import jpeg_claiming, photo, png_claiming, truncated
 from .conftest import ServedModel
@@ -22,14 +23,20 @@ from .photos import noisy_photo
 
 
 @pytest.fixture
-def champion(served_model: ServedModel, monkeypatch: pytest.MonkeyPatch):
+def load_champion(served_model: ServedModel, monkeypatch: pytest.MonkeyPatch):
+    """Loads the served model's champion as a server process does (each load reads the environment)."""
     import mlflow
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", served_model.tracking_uri)
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(served_model.tracking_uri)
-    yield mlflow.pyfunc.load_model(served_model.model_uri)
+    yield lambda: mlflow.pyfunc.load_model(served_model.model_uri)
     mlflow.set_tracking_uri(previous)
+
+
+@pytest.fixture
+def champion(load_champion):
+    return load_champion()
 
 
 def test_the_registered_version_is_a_logged_model_with_signature_example_and_the_phone_files(
@@ -116,6 +123,7 @@ def test_k_sets_how_many_labels_come_back(champion) -> None:
         (pd.DataFrame({"image": [encode_image(noisy_photo(1)), encode_image(b"hello")]}), {}, "row 1"),
         (pd.DataFrame({"image": [encode_image(png_claiming(30000, 30000))]}), {}, "decompression bomb"),
         (pd.DataFrame({"image": [encode_image(jpeg_claiming(30000, 30000))]}), {}, "too many pixels"),
+        (pd.DataFrame({"image": [encode_image(png_claiming(5000, 5000))]}), {}, MAX_PIXELS_ENV),
         (pd.DataFrame({"image": [encode_image(truncated(noisy_photo(2)))]}), {}, "row 0"),
         (pd.DataFrame({"image": ["not base64 at all!"]}), {}, "not base64"),
         (pd.DataFrame({"image": [""]}), {}, "empty"),
@@ -129,6 +137,49 @@ def test_a_bad_input_is_one_message_naming_it(champion, frame, params, words: st
         champion.predict(frame, params=params)
     assert words in raised.value.message
     assert raised.value.get_http_status_code() == 400
+
+
+def test_the_server_sets_its_pixel_limit_and_a_photo_over_it_is_refused_before_decoding(
+    load_champion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 79 KB PNG of 9000 x 9000 (under PIL's limit) held 250 MB for 2.6 s of the served model; the
+    server's own limit refuses such a photo from its header, with a 400 that names the setting."""
+    monkeypatch.setenv(MAX_PIXELS_ENV, "10000")
+    model = load_champion()
+    small = pd.DataFrame({"image": [encode_image(noisy_photo(1))]})  # 64 x 48
+    assert len(model.predict(small)) == 1
+    with pytest.raises(MlflowException) as raised:
+        model.predict(pd.DataFrame({"image": [encode_image(photo((120, 100)))]}))
+    message = raised.value.message
+    assert raised.value.get_http_status_code() == 400
+    assert (
+        "row 0" in message
+        and "120x100 is 12,000 pixels, over 10,000" in message
+        and MAX_PIXELS_ENV in message
+    )
+
+    monkeypatch.setenv(MAX_PIXELS_ENV, "lots")
+    with pytest.raises(MlflowException, match=f"{MAX_PIXELS_ENV}='lots': give a whole number"):
+        load_champion()
+
+
+def test_photos_are_decoded_a_bounded_number_at_a_time(
+    load_champion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every decoding slot taken, a request waits for one instead of decoding another photo."""
+    monkeypatch.setenv(DECODES_ENV, "1")
+    model = load_champion()
+    slot = model.unwrap_python_model().decoding
+    frame = pd.DataFrame({"image": [encode_image(noisy_photo(2))]})
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert slot.acquire(timeout=5)
+        try:
+            waiting = pool.submit(model.predict, frame)
+            with pytest.raises(TimeoutError):  # only ever early if the bound were not kept
+                waiting.result(timeout=2)
+        finally:
+            slot.release()
+        assert len(waiting.result(timeout=120)) == 1
 
 
 def test_a_wrong_column_is_refused_by_the_signature(champion) -> None:

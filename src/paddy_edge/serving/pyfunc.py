@@ -22,6 +22,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
@@ -38,11 +39,18 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 from mlflow.types.schema import Array, Object, Property
 
-from paddy_edge.images import UnreadableImage, decode
+from paddy_edge.images import OVER_LIMIT, UnreadableImage, decode
 from paddy_edge.preprocess import app_input, softmax
 
 COLUMN = "image"
 DEFAULT_K = 3
+# Limits of the server, set where the model is served (make serve SERVE_MAX_PIXELS=N SERVE_DECODES=N),
+# not when it is logged. A photo costs about 30 bytes per pixel while it is decoded and shrunk: PIL's own
+# limit (89 million) let one 79 KB PNG of 9000 x 9000 hold 250 MB for 2.6 s, and ten at once 2.5 GB.
+MAX_PIXELS_ENV = "PADDY_EDGE_SERVE_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 24_000_000  # 6000 x 4000: a phone's or a camera's full photo; the model sees 224 x 224
+DECODES_ENV = "PADDY_EDGE_SERVE_DECODES"
+DEFAULT_DECODES = 2  # photos decoded at once in one server process; the others wait their turn
 # The served model's own files: what predict reads, and the phone's model beside it.
 ARTIFACTS = {
     "onnx": "model.onnx",
@@ -91,6 +99,15 @@ def _photo_bytes(value: Any, row: int) -> bytes:
         raise bad_input(f"row {row}: '{COLUMN}' is not base64 (encode the photo file's bytes)") from None
 
 
+def serving_limit(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise MlflowException(f"{name}={raw!r}: give a whole number of at least 1 (or unset it: {default:,})")
+    return int(raw)
+
+
 def _top_k(probabilities: np.ndarray, labels: list[str], k: int) -> list[dict[str, Any]]:
     order = np.argsort(-probabilities, kind="stable")[:k]
     return [{"label": labels[i], "probability": float(probabilities[i])} for i in order]
@@ -105,15 +122,23 @@ class PhotoClassifier(mlflow.pyfunc.PythonModel):
         self.card = json.loads(Path(context.artifacts["model_card"]).read_text())
         self.session = ort.InferenceSession(context.artifacts["onnx"], providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+        self.max_pixels = serving_limit(MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS)
+        self.decoding = threading.BoundedSemaphore(serving_limit(DECODES_ENV, DEFAULT_DECODES))
 
     def _pixels(self, data: bytes, row: int) -> np.ndarray:
         spec = self.card["input"]
-        try:
-            rgb = decode(data).rgb
-        except UnreadableImage as exc:
-            raise bad_input(f"row {row}: not a usable photo ({exc})") from None
         resample = spec.get("resample", "nearest")
-        return app_input(rgb, spec["width"], spec["height"], spec["mean"], spec["std"], resample)
+        with self.decoding:  # held until the photo is shrunk to the model's input: its pixels are freed then
+            try:
+                rgb = decode(data, max_pixels=self.max_pixels).rgb
+            except UnreadableImage as exc:
+                hint = (
+                    f"; send a smaller photo (the server's limit is {MAX_PIXELS_ENV})"
+                    if exc.kind == OVER_LIMIT
+                    else ""
+                )
+                raise bad_input(f"row {row}: not a usable photo ({exc}){hint}") from None
+            return app_input(rgb, spec["width"], spec["height"], spec["mean"], spec["std"], resample)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None):
         labels = self.card["labels"]
