@@ -4,6 +4,11 @@ the answers against eager. Fast: a 32-px network of a few hundred weights."""
 
 from __future__ import annotations
 
+import io
+import json
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 from typing import get_args
 
@@ -19,6 +24,8 @@ from paddy_edge.formats.qat import QatSpec, fine_tune
 from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 from paddy_edge.sample import PADDY_LABELS
 from paddy_edge.stages.export import model_metadata, write_bundle
+
+from ..conftest import ROOT
 
 SIZE = 32
 INT8 = [name for name, fmt in formats.REGISTRY.items() if fmt.twin]
@@ -47,10 +54,10 @@ def photos(count: int, seed: int) -> np.ndarray:
     return ((pixels - mean) / std).astype(np.float32)
 
 
-def bundle(out: Path, calibration: np.ndarray) -> tuple[torch.nn.Module, dict]:
+def bundle(out: Path, calibration: np.ndarray, run_id: str = "run-x") -> tuple[torch.nn.Module, dict]:
     network = tiny_fastai_network()
     model = ModelSpec("tiny-fastai-head", list(PADDY_LABELS), SIZE, IMAGENET_MEAN, IMAGENET_STD)
-    metadata = {**model_metadata(model, "nearest", "run-x"), "placeholder": False}
+    metadata = {**model_metadata(model, "nearest", run_id, run_id), "placeholder": False}
     spec = formats.ExportSpec(model, metadata, 17, calibration)
     card = write_bundle(network, spec, out, name="tiny", names=formats.EXPORTED_FORMATS)
     return network, card
@@ -94,6 +101,55 @@ def test_each_runner_answers_as_eager_does(every_format, name: str) -> None:
     spread = float(eager.max() - eager.min())
     tolerance = 0.15 * spread if name in INT8 else 1e-4 * max(spread, 1.0)
     assert np.abs(logits - eager).max() <= tolerance, (name, np.abs(logits - eager).max(), spread)
+
+
+RUN_ID_FIELDS = ("mlflow_run_id", "train_run_id")
+
+
+def _export_in_a_process_of_its_own(out: Path, run_id: str) -> dict[str, bytes]:
+    """Every format of the tiny network, written as the export stage writes them, in a new process: what
+    one process did before (TorchScript's name mangling counts per process) cannot leak into the files."""
+    code = (
+        "import sys; from pathlib import Path; from tests.model.test_formats import bundle, photos; "
+        "bundle(Path(sys.argv[1]), photos(16, seed=0), run_id=sys.argv[2])"
+    )
+    out.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(out), run_id], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {file.name: file.read_bytes() for file in sorted(out.iterdir())}
+
+
+def _ptl_records(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name.split("/", 1)[1]: archive.read(name) for name in archive.namelist()}
+
+
+@pytest.mark.slow  # three exports of every format, each in its own process
+def test_an_export_is_byte_identical_but_for_the_run_ids(tmp_path: Path) -> None:
+    """The same weights and params give the same bytes in every format, the card included. What differs
+    by design is the MLflow run ids, in the card and in model.ptl's metadata, and so model.ptl's sha256
+    and its serialization id (torch's hash of the archive's records, not a random number)."""
+    first = _export_in_a_process_of_its_own(tmp_path / "first", "run-x")
+    assert _export_in_a_process_of_its_own(tmp_path / "again", "run-x") == first
+
+    other = _export_in_a_process_of_its_own(tmp_path / "other", "run-y")
+    differ = sorted(name for name in first if first[name] != other[name])
+    assert differ == sorted([paths.MODEL_CARD.name, paths.LITE_MODEL.name])
+    card, other_card = (json.loads(files[paths.MODEL_CARD.name]) for files in (first, other))
+    for field in RUN_ID_FIELDS:
+        assert (card.pop(field), other_card.pop(field)) == ("run-x", "run-y")
+    ptl = paths.LITE_MODEL.name
+    assert card["files"].pop(ptl)["bytes"] == other_card["files"].pop(ptl)["bytes"]
+    assert card == other_card
+    records, other_records = _ptl_records(first[ptl]), _ptl_records(other[ptl])
+    differ = sorted(name for name in records if records[name] != other_records[name])
+    assert differ == [".data/serialization_id", f"extra/{paths.LITE_METADATA}"]
+    metadata, other_metadata = (
+        json.loads(r[f"extra/{paths.LITE_METADATA}"]) for r in (records, other_records)
+    )
+    assert {key for key in metadata if metadata[key] != other_metadata[key]} == set(RUN_ID_FIELDS)
 
 
 @pytest.mark.slow  # trains, then lowers the quantized graph: about 25 s
