@@ -164,19 +164,38 @@ def test_training_batches_give_every_training_photo_once_an_epoch_with_its_label
     assert "skips " + str(tmp_path / "train_images/blast/6.jpg") in capsys.readouterr().out
 
 
-def test_a_burst_of_load_on_one_pass_moves_neither_the_figure_nor_the_ratio() -> None:
-    """rotation.figures: the best pass's median; the ratio to eager is the median of the per-pass pairs,
-    so a burst that lands on lite alone in one pass does not make lite look slower than it is."""
-    eager, lite = (10.0, 40.0, 11.0), (30.0, 12.0, 6.0)  # pass 1: lite in a burst; pass 2: both
-    raw = {
+def _timed(passes: dict[str, list[tuple[float, float]]]) -> dict:
+    """pytest-benchmark's JSON for {format: [(median ms, min ms) of pass 1, pass 2, ...]}."""
+    return {
         "benchmarks": [
-            {"extra_info": {"format": fmt, "pass": number}, "stats": {"median": ms / 1000}}
-            for fmt, passes in (("eager", eager), ("lite", lite))
-            for number, ms in enumerate(passes, start=1)
+            {
+                "extra_info": {"format": fmt, "pass": number},
+                "stats": {"median": median / 1000, "min": least / 1000},
+            }
+            for fmt, timed in passes.items()
+            for number, (median, least) in enumerate(timed, start=1)
         ]
     }
-    figures = rotation.figures(raw)
+
+
+def test_a_burst_of_load_on_one_pass_moves_neither_the_figure_nor_the_ratio() -> None:
+    """rotation.figures: the best pass's median, and the spread of the pass medians."""
+    figures = rotation.figures(
+        _timed({"eager": [(10, 9), (40, 30), (11, 10)], "lite": [(30, 20), (12, 8), (6, 5)]})
+    )
     assert figures["lite"]["median_ms"] == 6.0 and figures["eager"]["median_ms"] == 10.0
-    assert figures["lite"]["ratio_to_eager"] == round(6.0 / 11.0, 3)  # median of 3.0, 0.3 and 0.545
     assert figures["lite"]["spread_pct"] == 400.0 and figures["eager"]["spread_pct"] == 300.0
     assert rotation.pass_order(["eager", "lite", "onnx"], 1) == ["onnx", "lite", "eager"]
+
+
+def test_a_burst_over_two_neighbouring_turns_does_not_make_lite_slower() -> None:
+    """The serpentine times lite's turns of passes 1 and 2 back to back (E L | L E | E L). One long burst
+    over both, as in CI under two test workers and a busy loop per core, made the median of the per-pass
+    ratios 5.7 for a lite model at 0.8 of eager. Its fastest run over eager's is what it costs."""
+    burst = _timed(
+        {"eager": [(10.5, 10.0), (11.0, 10.2), (10.4, 9.9)], "lite": [(60, 55), (64, 58), (8.4, 8.0)]}
+    )
+    assert rotation.figures(burst)["lite"]["ratio_to_eager"] == round(8.0 / 9.9, 3)
+    # and load on eager's turns cannot hide a lite model that really does five times the work
+    slower = _timed({"eager": [(35, 30), (33, 32), (10.5, 10.0)], "lite": [(52, 50), (51, 50), (53, 51)]})
+    assert rotation.figures(slower)["lite"]["ratio_to_eager"] == 5.0

@@ -124,7 +124,7 @@ def format_rows(bench: dict, evaluation: dict) -> list[list[str]]:
         smaller = f"{eager['size_mb'] / row['size_mb']:.2f}" if eager.get("size_mb") else "—"
         acc = accuracy.get(fmt)
         drop = f"{eager_accuracy - acc:+.3f}" if acc is not None and eager_accuracy is not None else "—"
-        # The median of per-pass ratios, eager timed next to it (rotation.py); else the two best medians.
+        # Its fastest run over eager's, in the same rotation (rotation.py); else the two best medians.
         ratio = row.get("ratio_to_eager")
         if ratio is None and eager.get("median_ms"):
             ratio = row["median_ms"] / eager["median_ms"]
@@ -181,7 +181,8 @@ def format_table(reports: Path) -> str:
             f"Compute limit {limit['limit_ms']:.2f} ms: the model's {limit['model_gflop']:.3f} GFLOP per "
             f"photo at this CPU's fp32 GEMM rate ({limit['gemm_gflops']:.0f} GFLOP/s, {limit['threads']} "
             "thread(s)). Each format is timed in its own process, in rotation: median ms is its best "
-            "pass's, spread how much slower its slowest pass was, × eager the median of its per-pass ratios.",
+            "pass's, spread how much slower its slowest pass was, × eager its fastest run over eager's "
+            "fastest.",
         ]
     return "\n".join(lines)
 
