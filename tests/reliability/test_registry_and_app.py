@@ -232,3 +232,31 @@ def test_a_model_evaluated_on_other_pixels_than_the_apps_fails_the_gate(
     failed = [check["name"] for check in report["checks"] if not check["passed"]]
     assert failed == ["app input contract (model card)"]
     assert 'input.resample is "bilinear"' in " ".join(output.split())
+
+
+def test_a_verdict_dvc_would_restore_from_its_run_cache_is_judged_again(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """Fail the gate, put the params back, `dvc repro`: DVC had restored the passing gate.json from its
+    run-cache ("Stage 'gate' is cached"), while MLflow kept the run FAILED and no champion. The gate
+    runs instead, and the registry follows the verdict that is checked out."""
+    clone = pipeline.clone(tmp_path / "ws", dvc_cache=True)
+    client = mlflow.MlflowClient(clone.tracking_uri)
+    _, passed = _gate(clone, 0)
+    run_id, version = passed["mlflow_run_id"], passed["registry"]["version"]
+    assert _aliases(client) == {"candidate": version, "champion": version}
+    kept = yaml.safe_load((clone.workspace / "params.yaml").read_text())["gates"]["min_accuracy"]
+
+    _set_param(clone.workspace, "gates", "min_accuracy", 1.0)
+    failed = clone.dvc("repro")
+    assert failed.returncode != 0 and _aliases(client) == {}
+    assert client.get_run(run_id).info.status == "FAILED"
+
+    _set_param(clone.workspace, "gates", "min_accuracy", kept)
+    again = clone.dvc("repro")
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "Stage 'gate' is cached" not in again.stdout and "Running stage 'gate'" in again.stdout
+    assert json.loads((clone.workspace / "reports/gate.json").read_text())["passed"]
+    assert _aliases(client) == {"candidate": version, "champion": version}
+    assert client.get_run(run_id).info.status == "FINISHED"
+    assert client.get_model_version(MODEL, str(version)).tags["gate"] == "passed"
