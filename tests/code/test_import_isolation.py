@@ -31,6 +31,7 @@ STDLIB_ONLY = [
     "paddy_edge.ci.local",
     "paddy_edge.pte",
     "paddy_edge.dvc_remote",
+    "paddy_edge.format_table",
 ]
 
 

@@ -380,9 +380,10 @@ def test_a_format_that_failed_its_gate_is_marked_in_the_table(tmp_path: Path) ->
     gate = {
         "passed": False,
         "checks": [
-            {"name": "accuracy (lite)", "passed": True},
-            {"name": "top-1 agreement (onnx_int8 vs eager)", "passed": False},
-            {"name": "size MB (onnx_int8)", "passed": False},
+            {"name": "accuracy (lite)", "format": "lite", "passed": True},
+            {"name": "top-1 agreement (onnx_int8 vs eager)", "format": "onnx_int8", "passed": False},
+            {"name": "size MB (onnx_int8)", "format": "onnx_int8", "passed": False},
+            {"name": "app input contract (model card)", "format": None, "passed": False},
         ],
     }
     for name, content in (("bench.json", bench), ("eval.json", {}), ("gate.json", gate)):
@@ -391,7 +392,7 @@ def test_a_format_that_failed_its_gate_is_marked_in_the_table(tmp_path: Path) ->
     assert "| **onnx_int8** ❌ | 2.00 |" in table and "| lite | 8.00 |" in table
     assert "❌ failed its gates: onnx_int8" in table
     assert ci_report.failed_formats(
-        {"checks": [{"name": "median latency ms (lite, batch 1)", "passed": False}]}
+        {"checks": [{"name": "median latency ms (lite, batch 1)", "format": "lite", "passed": False}]}
     ) == {"lite"}
 
 

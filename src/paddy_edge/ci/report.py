@@ -15,6 +15,8 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+from paddy_edge.format_table import FORMAT_COLUMNS, format_rows
+
 MARKER = "<!-- paddy-edge-report -->"
 BOT = "github-actions[bot]"  # the only author whose comment the report updates
 METRIC_FILES = ("eval.json", "bench.json", "train_metrics.json", "data_report.json")
@@ -99,64 +101,13 @@ def metrics_diff(new: Path, baseline: Path | None) -> str:
     return "\n".join([*header, *changed, "", f"{same} other metric(s) equal main's."])
 
 
-FORMAT_COLUMNS = (
-    "format",
-    "file MB",
-    "× smaller",
-    "accuracy",
-    "drop",
-    "agreement",
-    "median ms",
-    "spread",
-    "× eager",
-    "× limit",
-)
-
-
-def format_rows(bench: dict, evaluation: dict) -> list[list[str]]:
-    """One row per benchmarked format: how much smaller than eager's weights, how much accuracy it lost,
-    how often it agrees with eager, and how fast, against eager and against this CPU's compute limit."""
-    rows = {fmt: row for fmt, row in bench.items() if isinstance(row, dict) and "median_ms" in row}
-    accuracy, agreement = evaluation.get("accuracy", {}), evaluation.get("agreement", {})
-    eager, eager_accuracy = rows.get("eager", {}), accuracy.get("eager")
-    table = []
-    for fmt, row in rows.items():
-        smaller = f"{eager['size_mb'] / row['size_mb']:.2f}" if eager.get("size_mb") else "—"
-        acc = accuracy.get(fmt)
-        drop = f"{eager_accuracy - acc:+.3f}" if acc is not None and eager_accuracy is not None else "—"
-        # Its fastest run over eager's, in the same rotation (rotation.py); else the two best medians.
-        ratio = row.get("ratio_to_eager")
-        if ratio is None and eager.get("median_ms"):
-            ratio = row["median_ms"] / eager["median_ms"]
-        faster = "—" if ratio is None else f"{ratio:.2f}"
-        table.append(
-            [
-                fmt,
-                f"{row['size_mb']:.2f}",
-                smaller,
-                "—" if acc is None else f"{acc:.3f}",
-                drop if fmt != "eager" else "—",
-                "—" if fmt not in agreement else f"{agreement[fmt]:.3f}",
-                f"{row['median_ms']:.2f}",
-                f"{row['spread_pct']:.0f}%" if "spread_pct" in row else "—",
-                faster,
-                f"{row['x_limit']:.2f}" if "x_limit" in row else "—",
-            ]
-        )
-    return table
-
-
 def failed_formats(gate: dict) -> set[str]:
-    """The formats named by a failed check of gate.json: "top-1 agreement (onnx_int8 vs eager)",
-    "size MB (onnx_int8)", "accuracy (lite)", "median latency ms (lite, batch 1)"."""
-    failed = set()
-    for check in gate.get("checks", []):
-        if isinstance(check, dict) and not check.get("passed", True):
-            name = str(check.get("name", ""))
-            inside = name[name.find("(") + 1 :] if "(" in name else ""
-            subject = inside.replace(",", " ").replace(")", " ").split(" ")[0]
-            failed.add("lite" if subject == "model.ptl" else subject)  # "model size MB (model.ptl)"
-    return failed
+    """The formats that a failed check of gate.json judged (each check names its `format`)."""
+    return {
+        str(check["format"])
+        for check in gate.get("checks", [])
+        if isinstance(check, dict) and not check.get("passed", True) and check.get("format")
+    }
 
 
 def format_table(reports: Path) -> str:

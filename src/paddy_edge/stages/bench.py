@@ -14,8 +14,8 @@ from rich.table import Table
 
 from paddy_edge import paths, rotation, tracking
 from paddy_edge.card import read_card
-from paddy_edge.ci.report import FORMAT_COLUMNS, format_rows
 from paddy_edge.config import Params
+from paddy_edge.format_table import FORMAT_COLUMNS, format_rows
 from paddy_edge.formats import REGISTRY, built_formats, runner
 
 TABLE_WIDTH = 120
