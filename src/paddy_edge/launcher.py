@@ -24,8 +24,10 @@ HANDOFF_ENV = "PADDY_EDGE_LAUNCHER"
 _launcher: tuple[int, str | None] | None = None  # (pid, start time), when dvc started this process
 
 
-def _stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name: [state, ppid, ...], or None."""
+def proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name: [state, ppid, ...], or None (no such process, or
+    no /proc). Field 22 of proc(5), the start time in clock ticks, is [19]: with the pid, it names a
+    process that a reused pid cannot be mistaken for."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -41,7 +43,7 @@ def _comm(pid: int) -> str:
 
 
 def _start_time(pid: int) -> str | None:
-    fields = _stat(pid)
+    fields = proc_stat(pid)
     return fields[19] if fields and len(fields) > 19 else None  # field 22 of proc(5), in clock ticks
 
 
@@ -55,7 +57,7 @@ def remember(environ: os._Environ[str] | dict[str, str] = os.environ) -> None:
     if STAGE_ENV not in environ:
         return
     pid = os.getppid()
-    fields = _stat(pid)
+    fields = proc_stat(pid)
     if fields and _comm(pid) in SHELLS:  # a shell that waits for the command (dash, zsh) rather than exec it
         pid = int(fields[1])
     _launcher = (pid, _start_time(pid))
@@ -73,7 +75,7 @@ def launcher_alive() -> bool:
     pid, started = _launcher
     if started is None:  # no /proc: the parent (dvc or its shell) is gone when we were reparented
         return os.getppid() == pid
-    fields = _stat(pid)
+    fields = proc_stat(pid)
     return bool(fields) and fields[0] not in {"Z", "X"} and _start_time(pid) == started
 
 

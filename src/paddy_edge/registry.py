@@ -46,7 +46,7 @@ FILES_TAG = "paddy_edge.files_sha256"  # a version's model.onnx and model.ptl: w
 
 
 def export_fingerprint(export_dir: Path) -> str:
-    return ",".join(paths.sha256(export_dir / name) for name in ("model.onnx", "model.ptl"))
+    return ",".join(paths.sha256(export_dir / file.name) for file in (paths.ONNX_MODEL, paths.LITE_MODEL))
 
 
 def register(

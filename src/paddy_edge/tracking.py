@@ -26,6 +26,7 @@ from typing import Any
 from paddy_edge import paths
 from paddy_edge.config import Params, flatten
 from paddy_edge.errors import GatesFailed, UserError
+from paddy_edge.launcher import proc_stat
 from paddy_edge.tracking_uri import connect, is_remote, shown_uri, user_error
 
 TRAIN_RUN_TAG = "paddy_edge.train_run"
@@ -156,9 +157,8 @@ def _process_start(pid: int) -> str | None:
         return None
     except PermissionError:  # alive, another user's
         pass
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
+    fields = proc_stat(pid)
+    if fields is None:
         return ""
     return None if fields[0] in ("Z", "X") else fields[19]  # a zombie is dead; field 22 is starttime
 

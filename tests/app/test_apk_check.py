@@ -240,7 +240,7 @@ def test_an_apk_without_the_model_or_with_another_fails(tmp_path: Path) -> None:
     _, problems, _ = apk_check.check([full], _dump("merged_fixed", "aapt2"), other_app)
     labels = APP_ASSETS["labels.txt"]
     assert problems == [
-        f"app-release.apk: {apk_check.APK_ASSET_PREFIX}{labels} differs from {other_app / labels}"
+        f"app-release.apk: {apk_check.APK_ASSET_PREFIX}{labels} differs from {other_app / labels} (sha256)"
     ]
 
 

@@ -109,6 +109,16 @@ def test_it_answers_as_the_phone_lite_model_does(served_model: ServedModel, cham
     assert len({tuple(e["label"] for e in top) for top in answer["top_k"]}) > 1, "photos told apart"
 
 
+def test_the_served_models_files_are_the_ones_paths_names() -> None:
+    """pyfunc.py ships inside the model and imports no paddy_edge: its file names are written out."""
+    from paddy_edge import paths
+
+    named = (paths.ONNX_MODEL, paths.MODEL_CARD, paths.EXPORT_LABELS, paths.LITE_MODEL)
+    assert dict(
+        zip(("onnx", "model_card", "labels", "lite"), (p.name for p in named), strict=True)
+    ) == ARTIFACTS
+
+
 def test_k_sets_how_many_labels_come_back(champion) -> None:
     frame = pd.DataFrame({"image": [encode_image(noisy_photo(5))]})
     assert len(champion.predict(frame)["top_k"][0]) == 3

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from paddy_edge.ci import gated, release
+from paddy_edge.ci import apk_check, gated, release
 from paddy_edge.ci import report as ci_report
 from paddy_edge.ci.app_assets import APP_ASSETS
 from paddy_edge.ci.github_api import GitHubStandIn
@@ -185,7 +185,7 @@ def _apk(path: Path, files: dict[str, bytes]) -> Path:
         apk.writestr("AndroidManifest.xml", b"binary xml")
         apk.writestr("lib/arm64-v8a/libpytorch_jni_lite.so", b"elf")
         for name, data in files.items():
-            apk.writestr(release.APK_ASSET_PREFIX + APP_ASSETS[name], data)
+            apk.writestr(apk_check.APK_ASSET_PREFIX + APP_ASSETS[name], data)
     return path
 
 
@@ -198,8 +198,8 @@ def test_apk_verification_accepts_the_gated_model_and_names_what_differs(
     assert release.verify_apk(good, model) == []
     stale = _apk(tmp_path / "app-arm64-v8a-release.apk", {**files, "model.ptl": b"an older model"})
     assert release.verify_apk(stale, model) == [
-        "app-arm64-v8a-release.apk: assets/flutter_assets/assets/models/model.ptl is not the gated model.ptl "
-        "(sha256 differs)"
+        "app-arm64-v8a-release.apk: assets/flutter_assets/assets/models/model.ptl differs from "
+        f"{model / 'model.ptl'} (sha256)"
     ]
     missing = _apk(tmp_path / "app-x86_64-release.apk", {"model.ptl": files["model.ptl"]})
     assert len(release.verify_apk(missing, model)) == 2

@@ -166,19 +166,25 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def asset_problems(archive: zipfile.ZipFile, apk_name: str, app_dir: Path) -> list[str]:
-    """Every model file the app loads is in the APK, byte for byte the app's own."""
+def asset_problems(archive: zipfile.ZipFile, apk_name: str, expected: dict[str, Path]) -> list[str]:
+    """Every model file the app loads is in the APK, byte for byte the file `expected` names for its
+    asset path: the app's own (the flutter job), or the gated model's (a release, ci/release.py)."""
     names = set(archive.namelist())
     problems = []
-    for asset in APP_ASSETS.values():
+    for asset, file in expected.items():
         entry = APK_ASSET_PREFIX + asset
         if entry not in names:
             problems.append(
                 f"{apk_name}: {entry} is missing: is it listed under flutter: assets: in pubspec.yaml?"
             )
-        elif _sha256(archive.read(entry)) != _sha256((app_dir / asset).read_bytes()):
-            problems.append(f"{apk_name}: {entry} differs from {app_dir / asset}")
+        elif _sha256(archive.read(entry)) != _sha256(file.read_bytes()):
+            problems.append(f"{apk_name}: {entry} differs from {file} (sha256)")
     return problems
+
+
+def app_files(app_dir: Path) -> dict[str, Path]:
+    """The model files the app loads, as they are in the app: what its APK must carry."""
+    return {asset: app_dir / asset for asset in APP_ASSETS.values()}
 
 
 # --- the report --------------------------------------------------------------------------------------------
@@ -236,7 +242,7 @@ def check(
                 f"{apk} is not an APK ({exc}): pass the files `flutter build apk` wrote"
             ) from None
         with archive:
-            problems += asset_problems(archive, apk.name, app_dir)
+            problems += asset_problems(archive, apk.name, app_files(app_dir))
             alignments += library_alignments(apk, archive)
         report.append(f"| `{apk.name}` | {_abi(apk)} | {_megabytes(apk.stat().st_size)} |")
     report += ["", "### 16 KB page alignment of the native libraries", "", *alignment_report(alignments)]

@@ -20,7 +20,7 @@ from paddy_edge import paths
 from paddy_edge.errors import UserError, exit_code
 
 RECORD = "gated.json"
-SHIPPED = ("model.ptl", "labels.txt", "model_card.json", "model.onnx")
+SHIPPED = tuple(p.name for p in (paths.LITE_MODEL, paths.EXPORT_LABELS, paths.MODEL_CARD, paths.ONNX_MODEL))
 
 
 def record(workspace: Path, out: Path, commit: str, profile: str = "real") -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from paddy_edge import paths
 from paddy_edge.card import read_card
+from paddy_edge.ci.apk_check import asset_problems
 from paddy_edge.ci.app_assets import APP_ASSETS
 from paddy_edge.errors import UserError, exit_code
 
@@ -28,7 +28,6 @@ SIGNING_VARIABLES = (
     "ANDROID_KEY_ALIAS",
     "ANDROID_KEY_PASSWORD",
 )
-APK_ASSET_PREFIX = "assets/flutter_assets/"
 DEBUG_SIGNED_NOTE = (
     "No release keystore secrets are set, so these APKs are signed with this runner's throwaway debug "
     "key: for testing only. A phone with another build installed must uninstall it first."
@@ -130,15 +129,9 @@ def verify_apk(apk: Path, model_dir: Path) -> list[str]:
         archive = zipfile.ZipFile(apk)
     except (zipfile.BadZipFile, OSError) as exc:
         return [f"{apk}: not an APK ({exc})"]
-    problems = []
     with archive:
-        names = set(archive.namelist())
-        for name, asset in APP_ASSETS.items():
-            entry = APK_ASSET_PREFIX + asset
-            if entry not in names:
-                problems.append(f"{apk.name}: {entry} is missing")
-            elif hashlib.sha256(archive.read(entry)).hexdigest() != paths.sha256(model_dir / name):
-                problems.append(f"{apk.name}: {entry} is not the gated {name} (sha256 differs)")
+        gated = {asset: model_dir / name for name, asset in APP_ASSETS.items()}
+        problems = asset_problems(archive, apk.name, gated)
     if not problems and json.loads((model_dir / "model_card.json").read_text()).get("placeholder"):
         problems.append(f"{apk.name}: ships the untrained placeholder model")
     return problems

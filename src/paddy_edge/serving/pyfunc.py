@@ -51,7 +51,8 @@ MAX_PIXELS_ENV = "PADDY_EDGE_SERVE_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 24_000_000  # 6000 x 4000: a phone's or a camera's full photo; the model sees 224 x 224
 DECODES_ENV = "PADDY_EDGE_SERVE_DECODES"
 DEFAULT_DECODES = 2  # photos decoded at once in one server process; the others wait their turn
-# The served model's own files: what predict reads, and the phone's model beside it.
+# The served model's own files: what predict reads, and the phone's model beside it. Written out, not
+# from paths.py: this module ships inside the model, which imports no paddy_edge (a test holds them equal).
 ARTIFACTS = {
     "onnx": "model.onnx",
     "model_card": "model_card.json",
