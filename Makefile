@@ -153,8 +153,8 @@ endif
 	touch $@
 
 device-check: device-setup setup ## model.ptl in torch 2.1.0 as the app runs it, model.pte in ExecuTorch; both must give the pipeline's answers
-	PYTHONPATH=src $(DEVICE_VENV)/bin/python -m paddy_edge.ci.device_check --root $(MODEL_ROOT) $(DEVICE_CHECK_ARGS)
-	$(if $(wildcard $(MODEL_ROOT)/models/export/model.pte),$(BIN)/python -m paddy_edge.ci.device_check --root $(MODEL_ROOT) --executorch,@echo "no model.pte: ExecuTorch check skipped")
+	PYTHONPATH=src $(DEVICE_VENV)/bin/python -m paddy_edge.app.device_check --root $(MODEL_ROOT) $(DEVICE_CHECK_ARGS)
+	$(if $(wildcard $(MODEL_ROOT)/models/export/model.pte),$(BIN)/python -m paddy_edge.app.device_check --root $(MODEL_ROOT) --executorch,@echo "no model.pte: ExecuTorch check skipped")
 
 app-assets: setup ## Copy the exported model into flutter_app/assets (after checking it and that its gate passed)
 	python -m paddy_edge app-assets --from $(MODEL_ROOT)/models/export --gate $(MODEL_ROOT)/reports/gate.json \

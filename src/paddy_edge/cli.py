@@ -132,7 +132,7 @@ def app_assets(
     """Check the exported model bundle and its passed gate, then copy it into the Flutter app's assets."""
     import tempfile
 
-    from paddy_edge.ci.app_assets import install
+    from paddy_edge.app.app_assets import install
 
     if placeholder:
         from paddy_edge.stages.export import write_placeholder

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from paddy_edge.ci import apk_check, page_alignment
-from paddy_edge.ci.app_assets import APP_ASSETS
+from paddy_edge.app import apk_check, page_alignment
+from paddy_edge.app.app_assets import APP_ASSETS
 from paddy_edge.errors import UserError
 
 from ..conftest import ROOT
@@ -251,7 +251,7 @@ def test_the_command_fails_on_problems_and_appends_the_summary(tmp_path: Path) -
     command = [
         sys.executable,
         "-m",
-        "paddy_edge.ci.apk_check",
+        "paddy_edge.app.apk_check",
         str(apk),
         "--app",
         str(APP),
@@ -286,7 +286,7 @@ def test_the_command_fails_on_problems_and_appends_the_summary(tmp_path: Path) -
 def test_the_check_runs_on_the_standard_library_alone() -> None:
     """The flutter job has no venv: importing the module must not pull in anything outside the stdlib."""
     code = (
-        "import sys; import paddy_edge.ci.apk_check; "
+        "import sys; import paddy_edge.app.apk_check; "
         "third = {m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names); "
         "third -= {'paddy_edge', '__main__'}; "
         "print(sorted(third))"

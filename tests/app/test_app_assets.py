@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from paddy_edge.ci.app_assets import app_files, check_bundle, exported_files, install
+from paddy_edge.app.app_assets import app_files, check_bundle, exported_files, install
 from paddy_edge.errors import UserError
 
 from ..conftest import ROOT
@@ -184,7 +184,7 @@ def test_a_card_the_app_cannot_honour_is_not_installed(
         install(export, app)
     assert {name: path.read_bytes() for name, path in app_files(app).items()} == before
     result = subprocess.run(
-        [sys.executable, "-m", "paddy_edge.ci.app_assets", "--from", str(export), "--app", str(app)],
+        [sys.executable, "-m", "paddy_edge.app.app_assets", "--from", str(export), "--app", str(app)],
         capture_output=True,
         text=True,
     )

@@ -17,8 +17,8 @@ import tree_sitter
 import tree_sitter_dart
 import yaml
 
+from paddy_edge.app.app_assets import APP_ASSETS, app_files, check_bundle
 from paddy_edge.card import APP_INPUT_CONTRACT, APP_OUTPUT, APP_SCALE, check_app_contract
-from paddy_edge.ci.app_assets import APP_ASSETS, app_files, check_bundle
 from paddy_edge.errors import UserError
 
 from ..conftest import ROOT
@@ -241,7 +241,7 @@ def test_gitignore_keeps_generated_and_secret_files_out_and_the_lock_in() -> Non
 def test_launcher_icons_are_generated_from_the_committed_source(tmp_path: Path) -> None:
     from PIL import Image
 
-    from paddy_edge.ci import launcher_icons
+    from paddy_edge.app import launcher_icons
 
     with Image.open(APP / launcher_icons.SOURCE) as source:
         assert source.width == source.height >= launcher_icons.MIN_SOURCE_SIDE
@@ -254,14 +254,14 @@ def test_launcher_icons_are_generated_from_the_committed_source(tmp_path: Path) 
         with Image.open(target) as committed, Image.open(fresh) as regenerated:
             assert committed.size == (side, side), target
             assert committed.convert("RGBA").tobytes() == regenerated.convert("RGBA").tobytes(), (
-                f"{target} is stale: run `python -m paddy_edge.ci.launcher_icons`"
+                f"{target} is stale: run `python -m paddy_edge.app.launcher_icons`"
             )
 
 
 def test_a_bad_icon_source_is_refused_by_name(tmp_path: Path) -> None:
     from PIL import Image
 
-    from paddy_edge.ci import launcher_icons
+    from paddy_edge.app import launcher_icons
     from paddy_edge.errors import UserError
 
     (tmp_path / "icon").mkdir()

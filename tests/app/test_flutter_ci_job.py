@@ -1,5 +1,5 @@
 """The app is built on every pull request: ci.yml's flutter job, read as data. It builds the release APK
-with the committed placeholder model, checks the built APK with paddy_edge.ci.apk_check (standard library
+with the committed placeholder model, checks the built APK with paddy_edge.app.apk_check (standard library
 only: the job has no venv), and holds the committed pubspec.lock to what `flutter pub get` writes."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def test_every_pull_request_builds_the_release_apk() -> None:
         _index(job, "flutter test"),
         _index(job, "flutter build apk --release --split-per-abi"),
         _index(job, "dump xmltree --file AndroidManifest.xml"),
-        _index(job, "python3 -m paddy_edge.ci.apk_check"),
+        _index(job, "python3 -m paddy_edge.app.apk_check"),
     ]
     assert order == sorted(order)
     assert not any("make setup" in run or ".venv" in run for run in _runs(job)), "no venv in this job"
@@ -49,7 +49,7 @@ def test_the_apk_check_reads_the_merged_manifest_of_the_built_apk() -> None:
     assert re.search(
         r"aapt2.* dump xmltree --file AndroidManifest\.xml \\\s+\S+app-arm64-v8a-release\.apk", dump
     )
-    check = job["steps"][_index(job, "paddy_edge.ci.apk_check")]
+    check = job["steps"][_index(job, "paddy_edge.app.apk_check")]
     assert check["env"]["PYTHONPATH"] == "src"
     assert "--manifest-dump merged-manifest.txt" in check["run"] and "--app flutter_app" in check["run"]
     assert "merged-manifest.txt" in dump and '--summary "$GITHUB_STEP_SUMMARY"' in check["run"]
@@ -76,5 +76,5 @@ def test_the_release_apk_job_checks_the_apk() -> None:
     assert (
         _index(job, "verify-apk")
         < _index(job, "dump xmltree")
-        < _index(job, "python3 -m paddy_edge.ci.apk_check")
+        < _index(job, "python3 -m paddy_edge.app.apk_check")
     )

@@ -1,5 +1,5 @@
-"""The modules the workflows' jobs run without the pipeline's venv (paddy_edge.ci, paths, errors) import
-with torch, mlflow, typer and pydantic unimportable, and nothing imports in a cycle."""
+"""The modules the workflows' jobs run without the pipeline's venv (paddy_edge.ci, paddy_edge.app, paths,
+errors) import with torch, mlflow, typer and pydantic unimportable, and nothing imports in a cycle."""
 
 from __future__ import annotations
 
@@ -22,13 +22,14 @@ STDLIB_ONLY = [
     "paddy_edge.kaggle_source",
     "paddy_edge.ci.report",
     "paddy_edge.ci.release",
-    "paddy_edge.ci.app_assets",
+    "paddy_edge.app.app_assets",
     "paddy_edge.ci.gated",
-    "paddy_edge.ci.apk_check",
+    "paddy_edge.app.apk_check",
     "paddy_edge.ci.profile",
     "paddy_edge.ci.flutter_lock",
     "paddy_edge.ci.github_api",
     "paddy_edge.ci.local",
+    "paddy_edge.app.page_alignment",
     "paddy_edge.pte",
     "paddy_edge.dvc_remote",
     "paddy_edge.format_table",
@@ -50,16 +51,20 @@ def test_imports_and_runs_help_without_the_pipelines_dependencies(module: str, t
     assert result.returncode == 0, result.stderr
 
 
-def test_ci_modules_import_only_paths_errors_and_each_other() -> None:
-    # the standard-library modules above, and preprocess (device_check runs it in torch 2.1.0's venv)
-    allowed = {m for m in STDLIB_ONLY if ".ci." not in m} | {"paddy_edge.preprocess"}
-    for file in (ROOT / "src/paddy_edge/ci").glob("*.py"):
+@pytest.mark.parametrize("room", ["ci", "app"])
+def test_ci_and_app_modules_import_only_standard_library_modules_of_the_package(room: str) -> None:
+    # the standard-library modules above, and preprocess (device_check runs it in torch 2.1.0's venv); ci
+    # may use the app's checks (a release checks its APKs), the app nothing of ci
+    allowed = {m for m in STDLIB_ONLY if not m.startswith(f"paddy_edge.{room}.")} | {"paddy_edge.preprocess"}
+    if room == "app":
+        allowed = {m for m in allowed if not m.startswith("paddy_edge.ci.")}
+    for file in (ROOT / f"src/paddy_edge/{room}").glob("*.py"):
         for name in _imports(file):
             target = _module_file(name)
-            if target is None or "/ci/" in str(target):
+            if target is None or f"/{room}/" in str(target):
                 continue
             module = ".".join(target.relative_to(ROOT / "src").with_suffix("").parts)
-            assert module in allowed, f"{file.name} imports {module}"
+            assert module in allowed, f"{room}/{file.name} imports {module}"
 
 
 def test_no_import_cycle() -> None:

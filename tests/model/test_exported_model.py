@@ -82,7 +82,7 @@ def test_the_executorch_program_gives_the_pipelines_answers_in_executorch_runtim
         [
             sys.executable,
             "-m",
-            "paddy_edge.ci.device_check",
+            "paddy_edge.app.device_check",
             "--root",
             str(pipeline.workspace),
             "--executorch",

@@ -65,7 +65,7 @@ def test_random_bytes_as_model_pte_are_one_message_not_an_abort(pipeline: Pipeli
     run = _only_run(clone)
     assert run.info.status == "FINISHED" and run.data.tags["gate"] == "passed"
 
-    check = [sys.executable, "-m", "paddy_edge.ci.device_check", "--root", str(clone.workspace)]
+    check = [sys.executable, "-m", "paddy_edge.app.device_check", "--root", str(clone.workspace)]
     garbage = subprocess.run([*check, "--executorch"], capture_output=True, text=True)
     assert garbage.returncode == 2, garbage.stdout + garbage.stderr
     assert "model.pte is not an ExecuTorch program" in garbage.stderr and "Traceback" not in garbage.stderr

@@ -111,7 +111,7 @@ def test_a_registered_run_that_fails_a_tighter_gate_loses_its_aliases(
 def _install(workspace: Path, app: Path, *extra: str, module: bool = False) -> tuple[int, str]:
     import subprocess
 
-    command = ["paddy_edge.ci.app_assets"] if module else ["paddy_edge", "app-assets"]
+    command = ["paddy_edge.app.app_assets"] if module else ["paddy_edge", "app-assets"]
     result = subprocess.run(
         [
             sys.executable,

@@ -114,9 +114,9 @@ def test_the_served_models_files_are_the_ones_paths_names() -> None:
     from paddy_edge import paths
 
     named = (paths.ONNX_MODEL, paths.MODEL_CARD, paths.EXPORT_LABELS, paths.LITE_MODEL)
-    assert dict(
-        zip(("onnx", "model_card", "labels", "lite"), (p.name for p in named), strict=True)
-    ) == ARTIFACTS
+    assert (
+        dict(zip(("onnx", "model_card", "labels", "lite"), (p.name for p in named), strict=True)) == ARTIFACTS
+    )
 
 
 def test_k_sets_how_many_labels_come_back(champion) -> None:

@@ -17,9 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from paddy_edge.ci import apk_check, gated, release
+from paddy_edge.app import apk_check
+from paddy_edge.app.app_assets import APP_ASSETS
+from paddy_edge.ci import gated, release
 from paddy_edge.ci import report as ci_report
-from paddy_edge.ci.app_assets import APP_ASSETS
 from paddy_edge.ci.github_api import GitHubStandIn
 from paddy_edge.errors import UserError
 
@@ -247,7 +248,7 @@ def test_app_assets_install_runs_without_torch(tiny_bundle: Path, tmp_path: Path
     (no_torch / "torch").mkdir(parents=True)
     (no_torch / "torch/__init__.py").write_text("raise ImportError('torch is not installed in this job')\n")
     result = _run_module(
-        "paddy_edge.ci.app_assets",
+        "paddy_edge.app.app_assets",
         *("--from", str(export), "--app", str(app), "--gate", str(export / "gate.json")),
         without=no_torch,
     )

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from paddy_edge.app.app_assets import APP_ASSETS
 from paddy_edge.ci import report
-from paddy_edge.ci.app_assets import APP_ASSETS
 from paddy_edge.ci.github_api import BOT, GitHubStandIn
 
 from ..conftest import ROOT
@@ -229,7 +229,7 @@ def test_a_tag_releases_mains_gated_smoke_model_without_retraining(
     shutil.copytree(scenario.repo / "flutter_app", app)
     assets = ["--from", str(model), "--app", str(app), "--gate", str(model / "gate.json")]
     put = subprocess.run(
-        [sys.executable, "-m", "paddy_edge.ci.app_assets", *assets],
+        [sys.executable, "-m", "paddy_edge.app.app_assets", *assets],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(scenario.repo / "src")},

@@ -8,7 +8,7 @@ import re
 
 import yaml
 
-from paddy_edge.ci.app_assets import APP_ASSETS
+from paddy_edge.app.app_assets import APP_ASSETS
 
 from ..conftest import ROOT
 
@@ -107,7 +107,7 @@ def test_release_ships_the_files_export_writes_to_the_paths_the_app_loads() -> N
     apk_runs = " ".join(
         step.get("run", "") for _, step in _steps({"jobs": {"apk": WORKFLOWS["release"]["jobs"]["apk"]}})
     )
-    assert "python3 -m paddy_edge.ci.app_assets --from model --app flutter_app" in apk_runs
+    assert "python3 -m paddy_edge.app.app_assets --from model --app flutter_app" in apk_runs
     # app_assets installs only a model whose gate passed: the artifact carries main's gate report.
     model_runs = " ".join(step.get("run", "") for step in model_job["steps"])
     assert 'cp gated/reports/gate.json "$WORKSPACE/models/export/gate.json"' in model_runs

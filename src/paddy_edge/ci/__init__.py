@@ -1,3 +1,4 @@
-"""What the workflows run: the pull-request report, the release, the app's model files and APK checks,
-the on-device runtime check. Standard library only (device_check excepted: it runs in torch 2.1.0), and
-from the rest of the package only `paths` and `errors`, so a job without the pipeline's venv runs them."""
+"""What the workflows run: the profile, the pull-request report, main's gated record, the release, the
+Flutter lock check, and `make ci-local` with its GitHub stand-in. Standard library only, and from the rest
+of the package only `paths`, `errors`, `card` and the app's checks (paddy_edge.app), so a job without the
+pipeline's venv runs them."""

@@ -17,9 +17,9 @@ import zipfile
 from pathlib import Path
 
 from paddy_edge import paths
+from paddy_edge.app.apk_check import asset_problems
+from paddy_edge.app.app_assets import APP_ASSETS
 from paddy_edge.card import read_card
-from paddy_edge.ci.apk_check import asset_problems
-from paddy_edge.ci.app_assets import APP_ASSETS
 from paddy_edge.errors import UserError, exit_code
 
 SIGNING_VARIABLES = (

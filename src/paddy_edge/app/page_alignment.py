@@ -1,7 +1,7 @@
 """16 KB page alignment of an APK's native libraries, from their ELF program headers (every PT_LOAD
 segment aligned to at least 16 KB) and the zip offset of libraries stored uncompressed. Google Play
 requires it on 64-bit ABIs for apps targeting Android 15+; a sideloaded APK installs without it.
-Standard library only (paddy_edge.ci.apk_check reports it in the flutter CI job)."""
+Standard library only (paddy_edge.app.apk_check reports it in the flutter CI job)."""
 
 from __future__ import annotations
 

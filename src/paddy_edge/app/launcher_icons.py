@@ -1,6 +1,6 @@
 """The app's launcher icons: one committed source image, flutter_app/icon/launcher_icon.png, resized into
 the mipmap folders Android picks from by screen density (what `flutter create` commits as
-ic_launcher.png). Re-run after replacing the source: `python -m paddy_edge.ci.launcher_icons` (needs Pillow,
+ic_launcher.png). Re-run after replacing the source: `python -m paddy_edge.app.launcher_icons` (needs Pillow,
 which the project's venv has)."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The model files the Flutter app ships: where they go in flutter_app/ and the checks they must pass
 before they go there.
 
-The release workflow runs `python -m paddy_edge.ci.app_assets --from model --app flutter_app --gate
+The release workflow runs `python -m paddy_edge.app.app_assets --from model --app flutter_app --gate
 model/gate.json` (standard library only) to put the gated model in the app; `paddy-edge app-assets` is
 the same for a person, and its `--placeholder` writes the untrained bundle
 (paddy_edge.stages.export.write_placeholder).
@@ -151,7 +151,7 @@ def install(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m paddy_edge.ci.app_assets --from DIR --app DIR`: runs with the standard library alone."""
+    """`python -m paddy_edge.app.app_assets --from DIR --app DIR`: runs with the standard library alone."""
     parser = argparse.ArgumentParser(description="Check an exported model bundle and copy it into the app.")
     parser.add_argument("--from", dest="export_dir", type=Path, default=paths.EXPORTED)
     parser.add_argument("--app", dest="app_dir", type=Path, default=paths.FLUTTER_APP)

@@ -1,5 +1,5 @@
 """Checks of a built APK that only the built APK can answer, for the flutter CI job. Standard library
-only (that job has no venv): `python3 -m paddy_edge.ci.apk_check APK... --manifest-dump FILE --app DIR`.
+only (that job has no venv): `python3 -m paddy_edge.app.apk_check APK... --manifest-dump FILE --app DIR`.
 
 - The merged manifest (every plugin's manifest folded into ours by Gradle), read from
   `aapt2 dump xmltree --file AndroidManifest.xml APK` (or `aapt dump xmltree APK AndroidManifest.xml`):
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from paddy_edge import paths
-from paddy_edge.ci.app_assets import APP_ASSETS
-from paddy_edge.ci.page_alignment import LibraryAlignment, alignment_report, library_alignments
+from paddy_edge.app.app_assets import APP_ASSETS
+from paddy_edge.app.page_alignment import LibraryAlignment, alignment_report, library_alignments
 from paddy_edge.errors import UserError
 
 APK_ASSET_PREFIX = "assets/flutter_assets/"
@@ -137,7 +137,7 @@ def manifest_problems(manifest: Manifest, expected_min_sdk: int = EXPECTED_MIN_S
             problems.append(
                 f"the merged manifest asks for {permission}, which the app does not use: a plugin "
                 'brought it in; remove it in AndroidManifest.xml with tools:node="remove", or, if the '
-                "app needs it, add it to ALLOWED_PERMISSIONS in src/paddy_edge/ci/apk_check.py and to README"
+                "app needs it, add it to ALLOWED_PERMISSIONS in src/paddy_edge/app/apk_check.py and to README"
             )
     for feature in manifest.all("uses-feature"):
         name = feature.attributes.get("name", "")
@@ -153,7 +153,7 @@ def manifest_problems(manifest: Manifest, expected_min_sdk: int = EXPECTED_MIN_S
     if manifest.min_sdk != expected_min_sdk:
         problems.append(
             f"the APK's minSdkVersion is {manifest.min_sdk}, README says API {expected_min_sdk}: update "
-            "README's phone section (and EXPECTED_MIN_SDK in src/paddy_edge/ci/apk_check.py) or the "
+            "README's phone section (and EXPECTED_MIN_SDK in src/paddy_edge/app/apk_check.py) or the "
             "Gradle file"
         )
     return problems
