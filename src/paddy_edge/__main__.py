@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from paddy_edge import interrupts, launcher
+from paddy_edge.runtime import interrupts, orphans
 
 INTERRUPTED = 130
 # What Ctrl-C means for the commands that are not pipeline stages.
@@ -15,7 +15,7 @@ STOPPED = {"demo": "demo stopped", "load-test": "load test stopped: no report wa
 
 def main() -> None:
     interrupts.install()
-    launcher.remember()
+    orphans.remember()
     code: int | str | None = 0
     try:
         from paddy_edge.cli import app

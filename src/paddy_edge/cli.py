@@ -15,9 +15,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from paddy_edge import interrupts, paths
+from paddy_edge import paths
 from paddy_edge.config import load_params
 from paddy_edge.errors import GatesFailed, UserError
+from paddy_edge.runtime import interrupts
 from paddy_edge.stages import STAGES, Stage
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -189,7 +190,7 @@ def serve(
 
     from paddy_edge.serving.champion import find, registered_name
     from paddy_edge.serving.pyfunc import DECODES_ENV, MAX_PIXELS_ENV
-    from paddy_edge.tracking_uri import connect
+    from paddy_edge.tracking.store_uri import connect
 
     for variable, limit in ((MAX_PIXELS_ENV, max_pixels), (DECODES_ENV, decodes)):
         if limit is not None:  # the served model reads them in each worker (serving/pyfunc.py)

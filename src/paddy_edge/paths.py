@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from paddy_edge import interrupts, launcher
 from paddy_edge.errors import UserError
+from paddy_edge.runtime import interrupts, orphans
 
 PARAMS = Path("params.yaml")
 
@@ -118,7 +118,7 @@ def remove_stale_temps(outputs: tuple[Path, ...]) -> list[Path]:
 
 def _replace(built: Path, final: Path) -> None:
     interrupts.raise_if_requested()  # a Ctrl-C swallowed while building it: the output is not kept
-    launcher.raise_if_orphaned()  # dvc was killed meanwhile: a later dvc repro may own the output now
+    orphans.raise_if_orphaned()  # dvc was killed meanwhile: a later dvc repro may own the output now
     if built.is_dir():
         _user_mode(built)
     if final.is_dir() and not final.is_symlink():

@@ -18,7 +18,7 @@ import yaml
 from paddy_edge import paths
 from paddy_edge.config import deep_merge, parse_params, read_yaml
 from paddy_edge.errors import UserError
-from paddy_edge.tracking import git_commit
+from paddy_edge.tracking.mlflow_runs import git_commit
 
 # Not copied: the real run's lock and params (the workspace writes its own), and what no stage reads.
 EXCLUDED_PREFIXES = (".dvc/", "flutter_app/", ".github/", ".ci/")

@@ -91,7 +91,7 @@ def test_the_checker_notices_a_missing_module() -> None:
     """evaluate runs the eager model through formats.py, which builds it with model.py."""
     files = imported_files([SRC / "paddy_edge/stages/evaluate.py"])
     assert SRC / "paddy_edge/model.py" in files and SRC / "paddy_edge/preprocess.py" in files
-    assert SRC / "paddy_edge/archive.py" not in files
+    assert SRC / "paddy_edge/data/archive.py" not in files
 
 
 def test_the_params_check_reruns_on_any_change_of_params_yaml_and_on_its_code() -> None:

@@ -6,8 +6,8 @@ import pytest
 
 from paddy_edge.config import read_yaml
 from paddy_edge.errors import UserError
-from paddy_edge.registry import registry_enabled
 from paddy_edge.stages.gate import checks
+from paddy_edge.tracking.registry import registry_enabled
 
 from ..conftest import ROOT, TEST_OVERLAY, params_with
 

@@ -11,8 +11,8 @@ import pytest
 import requests
 import yaml
 
+from paddy_edge.data.kaggle_source import credential_source, download_competition, explain_failure
 from paddy_edge.errors import UserError
-from paddy_edge.kaggle_source import credential_source, download_competition, explain_failure
 
 from ..conftest import ROOT
 

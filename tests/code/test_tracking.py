@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 
-from paddy_edge.tracking import _artifact_root, _process_start, flatten
-from paddy_edge.tracking_uri import HTTP_DEFAULTS, connect, redact, scrub, shown_uri, split_credentials
+from paddy_edge.tracking.mlflow_runs import _artifact_root, _process_start, flatten
+from paddy_edge.tracking.store_uri import HTTP_DEFAULTS, connect, redact, scrub, shown_uri, split_credentials
 
 
 def test_a_password_in_the_tracking_uri_is_never_shown() -> None:

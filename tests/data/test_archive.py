@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from paddy_edge.archive import check_layout, extract_zip, verify_zip
 from paddy_edge.config import DataParams
+from paddy_edge.data.archive import check_layout, extract_zip, verify_zip
+from paddy_edge.data.sample import write_sample_zip
 from paddy_edge.errors import UserError
-from paddy_edge.sample import write_sample_zip
 from paddy_edge.stages.fetch import fetch
 
 

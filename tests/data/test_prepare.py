@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from paddy_edge.archive import extract_zip
 from paddy_edge.config import PrepareParams
+from paddy_edge.data.archive import extract_zip
+from paddy_edge.data.sample import PADDY_LABELS, write_sample_zip
 from paddy_edge.errors import UserError
-from paddy_edge.sample import PADDY_LABELS, write_sample_zip
 from paddy_edge.stages.prepare import prepare
 
 PARAMS = PrepareParams(valid_pct=0.25, seed=1, max_side=40, min_side=16, max_skipped_pct=20.0, workers=2)

@@ -22,12 +22,13 @@ import pytest
 import yaml
 from safetensors.numpy import load_file
 
-from paddy_edge import distributed_launch, paths
-from paddy_edge.archive import extract_zip
+from paddy_edge import paths
 from paddy_edge.config import PrepareParams, SampleParams, deep_merge, read_yaml
+from paddy_edge.data.archive import extract_zip
+from paddy_edge.data.sample import write_sample_zip
 from paddy_edge.errors import UserError
-from paddy_edge.sample import write_sample_zip
 from paddy_edge.stages.prepare import prepare
+from paddy_edge.training import launch
 
 from ..conftest import ROOT, params_with
 
@@ -237,11 +238,11 @@ def test_more_processes_than_gpus_is_refused(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     with pytest.raises(UserError, match=r"train\.processes is 4 but this machine has 2 GPU"):
-        distributed_launch.launch(params_with({"train": {"processes": 4}}))
+        launch.launch(params_with({"train": {"processes": 4}}))
 
 
 def _failure(exitcode: int, cause: str | None = None, message: str = "", timestamp: int = 0):
-    data = {"message": message, distributed_launch.CAUSE_KEY: cause} if cause else {}
+    data = {"message": message, launch.CAUSE_KEY: cause} if cause else {}
     name = signal.Signals(-exitcode).name if exitcode < 0 else "<N/A>"
     return SimpleNamespace(
         exitcode=exitcode, error_file_data=data, timestamp=timestamp, signal_name=lambda: name
@@ -252,12 +253,12 @@ def test_the_message_names_the_cause_not_its_consequences() -> None:
     """The process that lost its peer may fail first, and the launcher stops (SIGTERM) the rest."""
     lost = _failure(1, "peer", "RuntimeError: Connection closed by peer", timestamp=1)
     cause = _failure(1, "user", "data/prepared/manifest.csv is missing", timestamp=2)
-    stopped = _failure(distributed_launch.STOPPED)
-    message = distributed_launch.describe_failure({0: lost, 1: cause, 2: stopped}, 3)
+    stopped = _failure(launch.STOPPED)
+    message = launch.describe_failure({0: lost, 1: cause, 2: stopped}, 3)
     assert message == "training failed in process 1 of 3: data/prepared/manifest.csv is missing"
-    message = distributed_launch.describe_failure({0: lost, 2: _failure(-signal.SIGKILL, timestamp=5)}, 3)
+    message = launch.describe_failure({0: lost, 2: _failure(-signal.SIGKILL, timestamp=5)}, 3)
     assert message.startswith("training process 2 of 3 was killed by SIGKILL")
-    message = distributed_launch.describe_failure({0: lost, 1: stopped}, 2)
+    message = launch.describe_failure({0: lost, 1: stopped}, 2)
     assert (
         message == "training process 0 of 2 lost the other processes: RuntimeError: Connection closed by peer"
     )
@@ -269,10 +270,11 @@ def test_a_stop_that_lands_inside_a_garbage_collection_callback_still_stops_the_
     script = textwrap.dedent(
         """
         import os, signal, time
-        from paddy_edge import distributed_launch, interrupts
+        from paddy_edge.runtime import interrupts
+        from paddy_edge.training import launch
 
         interrupts.install()
-        distributed_launch.install_stop()
+        launch.install_stop()
 
         class Collected:
             def __del__(self):
@@ -292,7 +294,7 @@ def test_a_stop_that_lands_inside_a_garbage_collection_callback_still_stops_the_
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
 
-    assert result.stdout.strip() == f"stopped {distributed_launch.STOPPED}", result.stdout + result.stderr
+    assert result.stdout.strip() == f"stopped {launch.STOPPED}", result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
 
 

@@ -19,10 +19,10 @@ from fastai.layers import AdaptiveConcatPool2d
 
 from paddy_edge import formats, paths
 from paddy_edge.config import FORMAT_SOURCES, ExportFormat
+from paddy_edge.data.sample import PADDY_LABELS
 from paddy_edge.errors import UserError
 from paddy_edge.formats.qat import QatSpec, fine_tune
 from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
-from paddy_edge.sample import PADDY_LABELS
 from paddy_edge.stages.export import model_metadata, write_bundle
 
 from ..conftest import ROOT

@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from paddy_edge import paths, rotation
-from paddy_edge.archive import extract_zip
 from paddy_edge.config import PrepareParams
+from paddy_edge.data.archive import extract_zip
+from paddy_edge.data.sample import write_sample_zip
 from paddy_edge.formats import REGISTRY, runner
 from paddy_edge.model import ModelSpec, load_trained
 from paddy_edge.predict import top_k
-from paddy_edge.sample import write_sample_zip
 from paddy_edge.stages import bench, evaluate, train
 from paddy_edge.stages.prepare import prepare
 

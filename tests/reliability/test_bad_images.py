@@ -18,12 +18,12 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageFile
 
-from paddy_edge.archive import extract_zip
 from paddy_edge.config import PrepareParams
+from paddy_edge.data.archive import extract_zip
+from paddy_edge.data.sample import PADDY_LABELS, write_sample_zip
 from paddy_edge.errors import UserError
 from paddy_edge.predict import classify
 from paddy_edge.preprocess import app_input, load_app_input
-from paddy_edge.sample import PADDY_LABELS, write_sample_zip
 from paddy_edge.stages import evaluate
 from paddy_edge.stages.prepare import prepare
 

@@ -63,7 +63,8 @@ def test_a_ctrl_c_python_drops_still_stops_the_output_from_landing(tmp_path: Pat
         f"""
         import os, signal
         from pathlib import Path
-        from paddy_edge import interrupts, paths
+        from paddy_edge import paths
+        from paddy_edge.runtime import interrupts
 
         interrupts.install()
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from paddy_edge import paths
-from paddy_edge.archive import ZipLimits, extract_zip, verify_zip
+from paddy_edge.data.archive import ZipLimits, extract_zip, verify_zip
+from paddy_edge.data.sample import write_sample_zip
 from paddy_edge.errors import UserError
-from paddy_edge.sample import write_sample_zip
 
 from .conftest import cli, temps_under, write_params
 

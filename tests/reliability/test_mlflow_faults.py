@@ -246,11 +246,11 @@ OPEN_AND_LOG = """
 import sys, time
 from pathlib import Path
 import mlflow
-from paddy_edge import tracking
+from paddy_edge.tracking import mlflow_runs
 go = Path(sys.argv[1])
 while not go.exists():
     time.sleep(0.01)
-with tracking.new_run("concurrent", run_name=sys.argv[2]):
+with mlflow_runs.new_run("concurrent", run_name=sys.argv[2]):
     for step in range(5):
         mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
 """

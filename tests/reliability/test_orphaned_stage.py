@@ -3,7 +3,7 @@ A second `dvc repro` may restore that stage's outputs from the run-cache without
 lock never sees it); the orphan must then not overwrite them. It commits nothing once its dvc is gone.
 
 Real dvc in a temporary repository; the stage is a small program that starts as `python -m paddy_edge`
-does (interrupts.install, launcher.remember), waits at a barrier the test controls, and then writes its
+does (interrupts.install, orphans.remember), waits at a barrier the test controls, and then writes its
 output through paths.write_json, the way every stage commits an output."""
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ DVC = Path(sys.executable).with_name("dvc")
 STAGE = """
 import os, sys, time
 from pathlib import Path
-from paddy_edge import interrupts, launcher, paths
+from paddy_edge import paths
+from paddy_edge.runtime import interrupts, orphans
 from paddy_edge.errors import UserError
 
 interrupts.install()
-launcher.remember()
+orphans.remember()
 Path("ready").write_text(str(os.getpid()))
 while not Path("go").exists():
     time.sleep(0.05)
@@ -124,22 +125,22 @@ def test_a_process_the_stage_starts_answers_to_the_stages_dvc_repro(monkeypatch:
     it lives."""
     import json
 
-    from paddy_edge import launcher
     from paddy_edge.errors import UserError
+    from paddy_edge.runtime import orphans
 
     gone = subprocess.Popen(["sleep", "0"])
-    started = launcher._start_time(gone.pid)
+    started = orphans._start_time(gone.pid)
     gone.wait()
-    monkeypatch.setattr(launcher, "_launcher", (gone.pid, started or "1"))
-    handed = launcher.handoff()
-    assert json.loads(handed[launcher.HANDOFF_ENV]) == [gone.pid, started or "1"]
+    monkeypatch.setattr(orphans, "_launcher", (gone.pid, started or "1"))
+    handed = orphans.handoff()
+    assert json.loads(handed[orphans.HANDOFF_ENV]) == [gone.pid, started or "1"]
 
-    monkeypatch.setattr(launcher, "_launcher", None)
-    launcher.remember({**handed, launcher.STAGE_ENV: "train"})
+    monkeypatch.setattr(orphans, "_launcher", None)
+    orphans.remember({**handed, orphans.STAGE_ENV: "train"})
     with pytest.raises(UserError, match=f"pid {gone.pid}"):
-        launcher.raise_if_orphaned()
+        orphans.raise_if_orphaned()
 
-    alive = {launcher.HANDOFF_ENV: json.dumps([os.getpid(), launcher._start_time(os.getpid())])}
-    launcher.remember(alive)
-    launcher.raise_if_orphaned()
-    assert launcher.handoff() == alive
+    alive = {orphans.HANDOFF_ENV: json.dumps([os.getpid(), orphans._start_time(os.getpid())])}
+    orphans.remember(alive)
+    orphans.raise_if_orphaned()
+    assert orphans.handoff() == alive

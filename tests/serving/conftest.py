@@ -1,5 +1,5 @@
-"""A gated model registered the way the gate registers it (paddy_edge.registry.register), from the tiny
-bundle, in a real SQLite store of its own: what `make serve`, `make demo` and the load test serve."""
+"""A gated model registered the way the gate registers it (paddy_edge.tracking.registry.register), from
+the tiny bundle, in a real SQLite store of its own: what `make serve`, `make demo` and the load test serve."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def in_own_thread(work: Callable[[], T]) -> T:
 def served_model(tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path) -> ServedModel:
     import mlflow
 
-    from paddy_edge.registry import register
+    from paddy_edge.tracking.registry import register
 
     store = tmp_path_factory.mktemp("served-store")
     uri = f"sqlite:///{store / 'mlflow.db'}"

@@ -14,8 +14,8 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from paddy_edge.predict import classify
-from paddy_edge.registry import MODEL_DESCRIPTION
 from paddy_edge.serving.pyfunc import ARTIFACTS, DECODES_ENV, MAX_PIXELS_ENV, SIGNATURE, encode_image
+from paddy_edge.tracking.registry import MODEL_DESCRIPTION
 
 from ..reliability.test_bad_images import jpeg_claiming, photo, png_claiming, truncated
 from .conftest import ServedModel

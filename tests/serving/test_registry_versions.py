@@ -9,7 +9,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from paddy_edge.registry import register
+from paddy_edge.tracking.registry import register
 
 from .conftest import in_own_thread
 
@@ -18,8 +18,8 @@ NAME = "paddy-edge-versions"
 
 def _bundle(out: Path, seed: int) -> Path:
     from paddy_edge import formats
+    from paddy_edge.data.sample import PADDY_LABELS
     from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
-    from paddy_edge.sample import PADDY_LABELS
     from paddy_edge.stages.export import model_metadata, tiny_network, write_bundle
 
     out.mkdir()

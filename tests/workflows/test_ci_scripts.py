@@ -399,8 +399,8 @@ def test_a_format_that_failed_its_gate_is_marked_in_the_table(tmp_path: Path) ->
 
 def _bundle_with_formats(out: Path, names: tuple[str, ...]) -> dict:
     from paddy_edge import formats
+    from paddy_edge.data.sample import PADDY_LABELS
     from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
-    from paddy_edge.sample import PADDY_LABELS
     from paddy_edge.stages.export import model_metadata, tiny_network, write_bundle
 
     model = ModelSpec("tiny", list(PADDY_LABELS), 32, IMAGENET_MEAN, IMAGENET_STD)

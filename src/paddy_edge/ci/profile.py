@@ -43,7 +43,7 @@ SMOKE = Profile("smoke", ".smoke", "smoke")
 
 
 def detect() -> Profile:
-    from paddy_edge.kaggle_source import credential_source
+    from paddy_edge.data.kaggle_source import credential_source
 
     return REAL if credential_source() is not None else SMOKE
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from paddy_edge import paths, tracking_uri
+from paddy_edge import paths
 from paddy_edge.errors import UserError
+from paddy_edge.tracking import store_uri
 
 
 def registered_name(params_file: Path = paths.PARAMS) -> str:
@@ -36,8 +37,8 @@ def _no_champion(name: str, alias: str, store: str, client: Any) -> UserError:
 
 def find(name: str, alias: str = "champion") -> Any:
     """The ModelVersion that `models:/<name>@<alias>` names, once it is known to be an MLflow Model."""
-    uri = tracking_uri.connect()
-    store = tracking_uri.shown_uri()
+    uri = store_uri.connect()
+    store = store_uri.shown_uri()
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         raise UserError(f"no MLflow store at {store}: run make smoke first (or set MLFLOW_TRACKING_URI)")
     import mlflow
@@ -49,12 +50,12 @@ def find(name: str, alias: str = "champion") -> Any:
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise _no_champion(name, alias, store, client) from None
-        raise tracking_uri.user_error(exc) from None
+        raise store_uri.user_error(exc) from None
     try:
         mlflow.models.get_model_info(f"models:/{name}@{alias}")  # reads its MLmodel file only
     except MlflowException as exc:
         if "MLmodel" not in str(exc):
-            raise tracking_uri.user_error(exc) from None
+            raise store_uri.user_error(exc) from None
         raise UserError(
             f"the {alias} of '{name}' (version {version.version}) in {store} is no MLflow Model (it was "
             "registered before the gate logged one): point the alias at a version registered since, or "

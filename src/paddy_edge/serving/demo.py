@@ -17,8 +17,8 @@ from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
 
-from paddy_edge import tracking_uri
 from paddy_edge.serving.champion import find as find_champion
+from paddy_edge.tracking import store_uri
 
 DEFAULT_PORT = 7860
 TOP_K = 3
@@ -42,7 +42,7 @@ def load_champion(name: str) -> Champion:
     try:
         model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     except MlflowException as exc:
-        raise tracking_uri.user_error(exc) from None
+        raise store_uri.user_error(exc) from None
     return Champion(name, str(version.version), version.run_id, model)
 
 
@@ -63,10 +63,10 @@ def classify(champion: Champion, photo: bytes, k: int = TOP_K) -> tuple[dict[str
 
 
 def example_photos(folder: Path) -> list[str]:
-    """A few generated photos (paddy_edge.sample, the smoke data's generator) to try the page with."""
+    """A few generated photos (paddy_edge.data.sample, the smoke data's generator) to try the page with."""
     import numpy as np
 
-    from paddy_edge.sample import sample_image
+    from paddy_edge.data.sample import sample_image
 
     files = []
     for seed, label in enumerate(EXAMPLE_LABELS):

@@ -12,7 +12,7 @@ import os
 import numpy as np
 from locust import HttpUser, constant, task
 
-from paddy_edge.sample import sample_image
+from paddy_edge.data.sample import sample_image
 
 PHOTO_SIZE = (640, 480)  # the Kaggle photos' size, landscape
 TOP_K = 3

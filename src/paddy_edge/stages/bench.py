@@ -12,11 +12,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from paddy_edge import paths, rotation, tracking
+from paddy_edge import paths, rotation
 from paddy_edge.card import read_card
 from paddy_edge.config import Params
 from paddy_edge.format_table import FORMAT_COLUMNS, format_rows
 from paddy_edge.formats import REGISTRY, built_formats, runner
+from paddy_edge.tracking import mlflow_runs
 
 TABLE_WIDTH = 120
 
@@ -128,8 +129,8 @@ def run(params: Params) -> None:
     import mlflow
 
     formats = check_exports()
-    with tracking.resume_run(params.mlflow.experiment, "bench"):
-        tracking.log_settings(params, "bench")
+    with mlflow_runs.resume_run(params.mlflow.experiment, "bench"):
+        mlflow_runs.log_settings(params, "bench")
         limit = compute_limit(params.bench.threads)
         raw = rotation.measure(formats, params.bench, params.bench.passes, paths.BENCH_RAW)
         summary = summarize(raw, limit["limit_ms"])

@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 from rich.progress import track
 
-from paddy_edge import paths, tracking
+from paddy_edge import paths
 from paddy_edge.card import read_card
 from paddy_edge.config import Params, flatten
 from paddy_edge.errors import UserError
 from paddy_edge.formats import PHONE_FORMAT, REGISTRY, built_formats, runner
 from paddy_edge.images import UnreadableImage
 from paddy_edge.preprocess import load_app_input, softmax
+from paddy_edge.tracking import mlflow_runs
 
 
 def validation_inputs(
@@ -142,9 +143,9 @@ def evaluate(params: Params) -> tuple[dict, dict]:
 def run(params: Params) -> None:
     import mlflow
 
-    with tracking.resume_run(params.mlflow.experiment, "evaluate"):
+    with mlflow_runs.resume_run(params.mlflow.experiment, "evaluate"):
         metrics, scores_per_class = evaluate(params)
-        tracking.log_settings(params, "evaluate.batch_size")
+        mlflow_runs.log_settings(params, "evaluate.batch_size")
         flat = flatten({k: v for k, v in metrics.items() if isinstance(v, dict)})
         mlflow.log_metrics(flat)
         for label, scores in scores_per_class.items():

@@ -22,14 +22,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from paddy_edge import formats, paths, tracking
+from paddy_edge import formats, paths
 from paddy_edge.config import Params
+from paddy_edge.data.sample import PADDY_LABELS
 from paddy_edge.errors import UserError
 from paddy_edge.formats.qat import LabelledBatches, QatSpec
 from paddy_edge.images import UnreadableImage
 from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, load_trained
 from paddy_edge.preprocess import load_app_input
-from paddy_edge.sample import PADDY_LABELS
+from paddy_edge.tracking import mlflow_runs
 
 PLACEHOLDER_ONNX_OPSET = 17
 
@@ -178,7 +179,7 @@ def check_installed(names: list[str]) -> None:
 
 def export(params: Params, out: Path, run_id: str | None, seconds: dict[str, float] | None = None) -> dict:
     network, model = load_trained()
-    train_run = tracking.run_id_from_train()
+    train_run = mlflow_runs.run_id_from_train()
     metadata = {**model_metadata(model, params.evaluate.resample, run_id, train_run), "placeholder": False}
     calibration = None
     if any(formats.REGISTRY[fmt].twin for fmt in params.export.formats):
@@ -216,12 +217,12 @@ def run(params: Params) -> None:
     paths.raise_missing(paths.WEIGHTS, "train")
     check_installed(params.export.formats)
     check_free_space(paths.WEIGHTS, paths.EXPORTED, len(params.export.formats))
-    with tracking.resume_run(params.mlflow.experiment, "export") as run:
+    with mlflow_runs.resume_run(params.mlflow.experiment, "export") as run:
         seconds: dict[str, float] = {}
         with paths.atomic_dir(paths.EXPORTED) as staging:
             card = export(params, staging, run.info.run_id, seconds)
         mlflow.log_metrics({f"export_seconds.{fmt}": value for fmt, value in seconds.items()})
-        tracking.log_settings(params, "export", "evaluate.resample", "mlflow.registered_model")
+        mlflow_runs.log_settings(params, "export", "evaluate.resample", "mlflow.registered_model")
         mlflow.log_artifacts(str(paths.EXPORTED), "model")
         mlflow.set_tag("export.mobile_optimized", str(card["mobile_optimized"]).lower())
         mlflow.log_metrics({f"size_mb.{fmt}": built["bytes"] / 1e6 for fmt, built in card["formats"].items()})

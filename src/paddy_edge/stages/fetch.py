@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 from paddy_edge import paths
-from paddy_edge.archive import ZipLimits, extract_zip
 from paddy_edge.config import DataParams, Params
-from paddy_edge.kaggle_source import download_competition
-from paddy_edge.sample import write_sample_zip
+from paddy_edge.data.archive import ZipLimits, extract_zip
+from paddy_edge.data.kaggle_source import download_competition
+from paddy_edge.data.sample import write_sample_zip
 
 
 def fetch(data: DataParams, out: Path = paths.RAW) -> Path:

@@ -1,7 +1,7 @@
 """Stage gate: hold the metrics to params `gates:`. Print a table of every check; fail the stage (and so
 `dvc repro` and CI) if any check fails.
 
-The model registry follows the verdict (registry.py): a pass registers the run's MLflow Model as
+The model registry follows the verdict (tracking/registry.py): a pass registers the run's MLflow Model as
 `candidate`, and `champion` if it beats the champion; a failure withdraws the run's version. With
 PADDY_EDGE_REGISTER=false (set by CI on pull requests) the run's metrics and verdict are still logged but
 the registry is left alone: only main and release tags move `candidate` and `champion`."""
@@ -16,12 +16,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from paddy_edge import paths, rotation, tracking
+from paddy_edge import paths, rotation
 from paddy_edge.card import app_contract_problem, fingerprints, read_card
 from paddy_edge.config import FormatGate, GateParams, Params
 from paddy_edge.errors import GatesFailed, UserError
 from paddy_edge.formats import PHONE_FORMAT, REGISTRY
-from paddy_edge.registry import (
+from paddy_edge.tracking import mlflow_runs
+from paddy_edge.tracking.registry import (
     REGISTER_ENV,
     register,
     registry_enabled,
@@ -215,16 +216,16 @@ def run(params: Params) -> None:
     console.print(render(results))
     if contract_problem:
         console.print(f"[bold red]{paths.MODEL_CARD}[/]: {contract_problem}", highlight=False)
-    with tracking.resume_run(params.mlflow.experiment, "gate") as run:
+    with mlflow_runs.resume_run(params.mlflow.experiment, "gate") as run:
         mlflow.log_metrics({"gate.passed": float(passed), "gate.failed_checks": float(len(failed))})
         mlflow.log_metric("gate.remeasured", float(bool(remeasured)))
         mlflow.set_tag("gate", "passed" if passed else "failed")
-        tracking.log_settings(params, "gates", "mlflow.registered_model")
+        mlflow_runs.log_settings(params, "gates", "mlflow.registered_model")
         # The run the verdict is logged into, and train's run (the same unless training was restored from
-        # a cache into a store that never saw it: then a stand-in, tracking._run_for). app-assets matches
+        # a cache into a store that never saw it: then a stand-in, mlflow_runs._run_for). app-assets matches
         # the model card's run against either.
         report["mlflow_run_id"] = run.info.run_id
-        report["train_run_id"] = tracking.run_id_from_train()
+        report["train_run_id"] = mlflow_runs.run_id_from_train()
         accuracy = evaluation["accuracy"][PHONE_FORMAT]
         if passed and register_model:
             served = served_model_metrics(evaluation, bench)

@@ -1,6 +1,6 @@
-"""Stage prepare: check every image in the Kaggle layout, cross-check it with train.csv (paddy_edge.dataset),
-write pre-resized copies, upright as the app sees them (paddy_edge.images), a stratified train/valid split
-(manifest.csv), labels.txt and a data report.
+"""Stage prepare: check every image in the Kaggle layout, cross-check it with train.csv
+(paddy_edge.data.layout), write pre-resized copies, upright as the app sees them (paddy_edge.images), a
+stratified train/valid split (manifest.csv), labels.txt and a data report.
 
 Bad files are skipped and reported, with counts per reason; a class left empty, too many skipped files, a
 label outside the competition's 10 (unless prepare.allow_new_labels) or a valid_pct the data cannot be
@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 
 from paddy_edge import paths
 from paddy_edge.config import Params, PrepareParams
-from paddy_edge.dataset import (
+from paddy_edge.data.layout import (
     Candidate,
     Outcome,
     check_labels,

@@ -3,7 +3,7 @@
 Photos are squished to the input size (ResizeMethod.Squish) because the app squishes the whole photo:
 a crop in training and a squish on the phone would be a silent accuracy loss.
 
-With train.processes > 1 this stage launches that many processes that run it again (distributed_launch.py):
+With train.processes > 1 this stage launches that many processes that run it again (launch.py):
 each trains on its share of every batch, and rank 0 alone writes the outputs and the MLflow run."""
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from paddy_edge import distributed, distributed_launch, paths, tracking
+from paddy_edge import paths
 from paddy_edge.config import Params, TrainParams
 from paddy_edge.errors import UserError
 from paddy_edge.model import ModelSpec, normalization, save_weights
+from paddy_edge.tracking import mlflow_runs
+from paddy_edge.training import ddp, launch
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "valid_loss", "accuracy")
 
@@ -48,8 +50,8 @@ def dataloaders(params: TrainParams, prepared: Path, labels: list[str], mean, st
         item_tfms=Resize(params.image_size, method=ResizeMethod.Squish),
         batch_tfms=[*augment, Normalize.from_stats(list(mean), list(std))],
     )
-    share = distributed.batch_share(params)  # of every batch, in this process (all of it in one process)
-    return block.dataloaders(manifest, bs=share, num_workers=params.num_workers, device=distributed.device())
+    share = ddp.batch_share(params)  # of every batch, in this process (all of it in one process)
+    return block.dataloaders(manifest, bs=share, num_workers=params.num_workers, device=ddp.device())
 
 
 def _epoch_logger(history_path: Path):
@@ -122,7 +124,7 @@ def _learner(params: TrainParams, prepared: Path):
 
 
 def _fit(params: TrainParams, learn) -> None:
-    with distributed.training(learn):  # DDP in a process of a multi-process run
+    with ddp.training(learn):  # DDP in a process of a multi-process run
         if params.pretrained:
             learn.fine_tune(params.epochs, params.base_lr, freeze_epochs=params.freeze_epochs)
         else:  # nothing to keep frozen: train the whole network from scratch
@@ -154,19 +156,19 @@ def train_share(params: TrainParams, prepared: Path) -> None:
 
 def run(params: Params) -> None:
     paths.raise_missing(paths.MANIFEST, "prepare")
-    if distributed.should_launch(params.train):
+    if ddp.should_launch(params.train):
         try:
-            distributed_launch.launch(params)  # its processes run this function: rank 0 the rest of it
+            launch.launch(params)  # its processes run this function: rank 0 the rest of it
         finally:  # what a process that was killed left (they have all ended here)
             paths.remove_stale_temps(paths.OUTPUTS["train"])
         return
-    if not distributed.is_main():
+    if not ddp.is_main():
         train_share(params.train, paths.PREPARED)
         return
     import mlflow
 
-    with tracking.new_run(params.mlflow.experiment, run_name=f"{params.train.arch}") as run:
-        tracking.log_params(params, "train", "data.source", "data.competition", "mlflow.experiment")
+    with mlflow_runs.new_run(params.mlflow.experiment, run_name=f"{params.train.arch}") as run:
+        mlflow_runs.log_params(params, "train", "data.source", "data.competition", "mlflow.experiment")
         data_report = paths.read_json(paths.DATA_REPORT, "prepare")
         mlflow.log_metrics({f"data.{k}": v for k, v in data_report.items() if isinstance(v, int | float)})
         mlflow.log_artifact(str(paths.DATA_REPORT), "reports")

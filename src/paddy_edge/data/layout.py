@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from paddy_edge.archive import check_layout
 from paddy_edge.config import PrepareParams
+from paddy_edge.data.archive import check_layout
+from paddy_edge.data.sample import PADDY_LABELS
 from paddy_edge.errors import UserError
-from paddy_edge.sample import PADDY_LABELS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 MISMATCH = "train.csv label differs from the folder"

@@ -26,8 +26,8 @@ from typing import Any
 from paddy_edge import paths
 from paddy_edge.config import Params, flatten
 from paddy_edge.errors import GatesFailed, UserError
-from paddy_edge.launcher import proc_stat
-from paddy_edge.tracking_uri import connect, is_remote, shown_uri, user_error
+from paddy_edge.runtime.orphans import proc_stat
+from paddy_edge.tracking.store_uri import connect, is_remote, shown_uri, user_error
 
 TRAIN_RUN_TAG = "paddy_edge.train_run"
 PID_TAG, PID_START_TAG, HOST_TAG = "paddy_edge.pid", "paddy_edge.pid_start", "paddy_edge.host"

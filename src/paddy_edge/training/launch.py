@@ -7,7 +7,7 @@ When a process fails, the launcher stops the others (SIGTERM, taken here as a re
 temporary outputs are removed) and the stage ends with one message: the process whose failure was the
 cause (not the others' reactions to it) and why. The launcher starts each process in its own session, so
 a Ctrl-C reaches the stage process alone, which passes it on. The processes inherit the stage's note of
-the dvc repro that started it: an orphaned run commits nothing (launcher.py), whichever process writes.
+the dvc repro that started it: an orphaned run commits nothing (orphans.py), whichever process writes.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from paddy_edge import interrupts, launcher
 from paddy_edge.config import Params
-from paddy_edge.distributed import PARAMS_ENV, WORKER_ENV, device, is_main
 from paddy_edge.errors import UserError
+from paddy_edge.runtime import interrupts, orphans
+from paddy_edge.training.ddp import PARAMS_ENV, WORKER_ENV, device, is_main
 
 # The stage is named here, not imported by this module: train imports this module to launch.
 WORKER_CODE = (
-    "from paddy_edge.distributed_launch import worker; from paddy_edge.stages import train; worker(train.run)"
+    "from paddy_edge.training.launch import worker; from paddy_edge.stages import train; worker(train.run)"
 )
 STOPPED, INTERRUPTED, FAILED = 128 + signal.SIGTERM, 130, 1
 # How long a stopped process may take to unwind (and end its MLflow run FAILED) before it is killed.
@@ -127,7 +127,7 @@ def launch(params: Params) -> None:
         # Without it, every process would start a thread per core: N times too many for the cores.
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or str(max(1, cores // processes)),
     }
-    env |= launcher.handoff()  # the workers' outputs are an orphan's too if dvc goes (launcher.py)
+    env |= orphans.handoff()  # the workers' outputs are an orphan's too if dvc goes (orphans.py)
     with tempfile.TemporaryDirectory(prefix="paddy-edge-train-") as logs:  # the workers' error files
         config = LaunchConfig(
             min_nodes=1,
@@ -260,7 +260,7 @@ def worker(stage: Callable[[Params], None]) -> None:
     interrupts.install()
     install_stop()
     die_with_the_launcher(signal.SIGKILL)
-    launcher.remember()
+    orphans.remember()
     # DDP's note that depthwise convolutions' gradients are laid out unlike its buckets (a copy per step).
     warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     if not is_main():  # rank 0 shows the libraries' warnings, once
