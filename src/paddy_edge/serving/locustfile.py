@@ -9,13 +9,31 @@ from __future__ import annotations
 import io
 import os
 
+import gevent
 import numpy as np
-from locust import HttpUser, constant, task
+from locust import HttpUser, constant, events, task
 
 from paddy_edge.data.sample import sample_image
+from paddy_edge.serving.load_test import WINDOW_ENV
 
 PHOTO_SIZE = (640, 480)  # the Kaggle photos' size, landscape
 TOP_K = 3
+
+
+@events.init.add_listener
+def _window_from_the_first_answer(environment, **_) -> None:
+    """The run's seconds start at the first answer (load_test.py sets WINDOW_ENV)."""
+    seconds = float(os.environ.get(WINDOW_ENV, "0"))
+    if not seconds:  # by hand: locust's -t alone
+        return
+    answered: list[bool] = []
+
+    def on_request(**_) -> None:
+        if not answered:
+            answered.append(True)
+            gevent.spawn_later(seconds, environment.runner.quit)
+
+    environment.events.request.add_listener(on_request)
 
 
 def _request_body() -> dict:
