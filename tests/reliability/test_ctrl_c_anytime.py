@@ -83,7 +83,11 @@ def test_a_ctrl_c_python_drops_still_stops_the_output_from_landing(tmp_path: Pat
             print("not committed")
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    # SIGINT at its default, however this suite was started (a background job inherits it ignored, and
+    # interrupts.install keeps an ignore: the signal then never came, in a CI run started with `&`)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, preexec_fn=sigint_default
+    )
 
     assert result.stdout.split("\n")[:2] == ["went on True", "not committed"], result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
