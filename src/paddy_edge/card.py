@@ -5,13 +5,14 @@ can feed the model (the gate and app-assets). Standard library only."""
 
 from __future__ import annotations
 
-import json
 from numbers import Real
 from pathlib import Path
 from typing import Any
 
 from paddy_edge import paths
 from paddy_edge.errors import UserError
+from paddy_edge.phone.contract import app_contract_problem
+from paddy_edge.runtime import outputs
 
 
 def _problem(card: Any) -> str | None:
@@ -63,7 +64,7 @@ def check_card(card: Any, where: Path) -> dict:
 
 
 def read_card(path: Path = paths.MODEL_CARD) -> dict:
-    return check_card(paths.read_json(path, "export"), path)
+    return check_card(outputs.read_json(path, "export"), path)
 
 
 def fingerprints(card: dict, folder: Path, card_path: Path = paths.MODEL_CARD) -> dict[str, str]:
@@ -74,7 +75,7 @@ def fingerprints(card: dict, folder: Path, card_path: Path = paths.MODEL_CARD) -
         file = folder / name
         if not file.is_file():
             raise UserError(f"{file} is missing, and {card_path} lists it: run dvc repro -f export")
-        found[name] = paths.sha256(file)
+        found[name] = outputs.sha256(file)
         if found[name] != described["sha256"]:
             raise UserError(
                 f"{file} is not the file export wrote and evaluate and bench measured (its sha256 differs "
@@ -86,40 +87,6 @@ def fingerprints(card: dict, folder: Path, card_path: Path = paths.MODEL_CARD) -
 
 # What pytorch_lite 4.3.2 does to a photo before the model sees it (lib/image_utils_isolate.dart): decode,
 # copyResize to the card's width x height (aspect not kept, nearest neighbour), each channel / 255, then
-# (x - mean) / std, RGB planes as NCHW float32; the app takes the model's raw output as logits and computes
-# the softmax. A model whose card asks for anything else would be fed other pixels on the phone than the
-# ones it was evaluated on: the gate fails it and app-assets refuses it; the app refuses the same cards
-# (appInputContract in flutter_app/lib/src/model_card.dart).
-APP_INPUT_CONTRACT = {"channels": 3, "layout": "NCHW", "resize": "squish", "resample": "nearest"}
-APP_SCALE = 1 / 255
-APP_OUTPUT = "logits"
-# Where a card's value comes from, so the message can say what to change.
-_CONTRACT_SOURCE = {"resample": "evaluate.resample in params.yaml"}
-
-
-def app_contract_problem(card: dict) -> str | None:
-    """How the card's input or output differs from what the app (pytorch_lite) feeds and reads, or None."""
-    inputs = card.get("input")
-    if not isinstance(inputs, dict):
-        return "it has no 'input' section: export again"
-    for key, expected in APP_INPUT_CONTRACT.items():
-        if inputs.get(key) != expected:
-            source = _CONTRACT_SOURCE.get(key, "the export stage")
-            return (
-                f"input.{key} is {json.dumps(inputs.get(key))}, but the app (pytorch_lite) can only feed "
-                f"{json.dumps(expected)}: set it in {source} and export again"
-            )
-    scale = inputs.get("scale")
-    if not isinstance(scale, int | float) or abs(scale - APP_SCALE) > 1e-9:
-        return f"input.scale is {json.dumps(scale)}, but the app scales pixels by 1/255: export again"
-    if card.get("output") != APP_OUTPUT:
-        return (
-            f"output is {json.dumps(card.get('output'))}, but the app expects {json.dumps(APP_OUTPUT)} (it "
-            "computes the softmax itself): export the model's raw scores"
-        )
-    return None
-
-
 def check_app_contract(card: dict, card_path: Path) -> None:
     problem = app_contract_problem(card)
     if problem:

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from paddy_edge import paths
+from paddy_edge.runtime import outputs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -30,7 +31,7 @@ class ModelSpec:
 
     @classmethod
     def load(cls, path: Path) -> ModelSpec:
-        raw = paths.read_json(path, "train")
+        raw = outputs.read_json(path, "train")
         return cls(raw["arch"], raw["labels"], raw["image_size"], tuple(raw["mean"]), tuple(raw["std"]))
 
 
@@ -63,7 +64,7 @@ def load_trained(
     weights: Path = paths.WEIGHTS, spec_path: Path = paths.MODEL_SPEC
 ) -> tuple[torch.nn.Module, ModelSpec]:
     """The trained network in eval mode on the CPU, and its spec."""
-    paths.raise_missing(weights, "train")
+    outputs.raise_missing(weights, "train")
     spec = ModelSpec.load(spec_path)
     network = build_network(spec.arch, len(spec.labels))
     network.load_state_dict(load_file(str(weights)), strict=True)

@@ -13,8 +13,8 @@ from paddy_edge import paths
 from paddy_edge.card import read_card
 from paddy_edge.errors import UserError
 from paddy_edge.formats import PHONE_FORMAT, REGISTRY, Runner, runner
-from paddy_edge.images import UnreadableImage
-from paddy_edge.preprocess import load_app_input, softmax
+from paddy_edge.phone.images import UnreadableImage
+from paddy_edge.phone.preprocess import load_app_input, softmax
 
 
 def top_k(probabilities: np.ndarray, labels: list[str], k: int) -> list[tuple[str, float]]:

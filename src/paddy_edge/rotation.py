@@ -24,9 +24,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from paddy_edge import paths
 from paddy_edge.config import BenchParams
 from paddy_edge.errors import UserError
+from paddy_edge.runtime import outputs
 
 BENCH_TESTS = Path("benchmarks/test_latency.py")
 TURNS_ENV = "PADDY_EDGE_BENCH_TURNS"  # "<fd to read go from>,<fd to write ready/done to>"
@@ -108,7 +108,7 @@ def measure(formats: list[str], settings: BenchParams, passes: int, target: Path
         PADDY_EDGE_BENCH_THREADS=str(settings.threads),
     )
     workers: list[Worker] = []
-    with paths.atomic_file(target) as tmp:
+    with outputs.atomic_file(target) as tmp:
         folder = tmp.parent  # atomic_file's own temporary folder, removed whatever happens
         # Ctrl-C is held while the workers start: one spawned but not yet in the list could not be ended.
         held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -136,7 +136,7 @@ def measure(formats: list[str], settings: BenchParams, passes: int, target: Path
                         f"the {fmt} benchmark in {BENCH_TESTS} timed nothing: pytest-benchmark was turned "
                         "off (see its warning above)"
                     )
-                result = paths.read_json(folder / f"{fmt}.json", "bench")
+                result = outputs.read_json(folder / f"{fmt}.json", "bench")
                 merged = merged or {**result, "benchmarks": []}
                 merged["benchmarks"] += result["benchmarks"]
         finally:

@@ -26,6 +26,7 @@ from pathlib import Path
 from paddy_edge import paths
 from paddy_edge.card import check_app_contract, read_card
 from paddy_edge.errors import UserError
+from paddy_edge.runtime import outputs
 
 GATE_FILE = "gate.json"
 GATE_HELP = "The gate report (default: gate.json beside the bundle, else its workspace's reports/gate.json)."
@@ -55,7 +56,7 @@ def check_bundle(files: dict[str, Path]) -> dict:
     labels = labels_text.split("\n")
     if labels != card["labels"] or len(labels) != card["num_classes"]:
         raise UserError(f"{labels_path} ({len(labels)} labels) does not match {card_path}")
-    if paths.sha256(model) != card["files"][paths.LITE_MODEL.name]["sha256"]:
+    if outputs.sha256(model) != card["files"][paths.LITE_MODEL.name]["sha256"]:
         raise UserError(f"{model} is not the model {card_path} describes (sha256 differs): export again")
     embedded = paths.read_lite_metadata(model)
     for key in ("labels", "input", "placeholder"):
@@ -112,7 +113,7 @@ def check_gate(card: dict, card_path: Path, gate_path: Path, model: Path) -> Non
     judged = gate.get("model_sha256")
     if not isinstance(judged, str):
         raise UserError(f"{gate_path} does not say which {model.name} it judged (no model_sha256); {rerun}")
-    if judged != paths.sha256(model):
+    if judged != outputs.sha256(model):
         # Same run, other bytes: export ran again (other params) and a later stage failed before the gate.
         raise UserError(
             f"{gate_path} judged a different {model.name} (sha256 {judged[:12]}…), not {model}: the gate "
@@ -144,7 +145,7 @@ def install(
                 file=sys.stderr,
             )
     for name, destination in app_files(app_dir).items():
-        with paths.atomic_file(destination) as tmp:
+        with outputs.atomic_file(destination) as tmp:
             shutil.copyfile(export_dir / name, tmp)
     check_bundle(app_files(app_dir))
     return card

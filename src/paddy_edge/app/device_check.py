@@ -4,7 +4,7 @@ pytorch_lite 4.3.2 bundles PyTorch Android 2.1.0; this runs under torch 2.1.0 (i
 `make device-setup`), loads model.ptl with both torch.jit.load and the lite interpreter, feeds the
 validation photos preprocessed exactly as pytorch_lite does, and requires top-1 agreement with the
 pipeline's own evaluation (reports/predictions.csv). It imports only torch, numpy, Pillow and
-paddy_edge.preprocess, so it runs without the pipeline's dependencies.
+paddy_edge.phone.preprocess, so it runs without the pipeline's dependencies.
 
 With --optimized it also runs optimize_for_mobile (XNNPACK, which torch 2.1.0 has and the pipeline's
 torch lacks) on the same model and reports whether that variant agrees, and its latency here.
@@ -30,7 +30,7 @@ import torch
 from torch.jit.mobile import _load_for_lite_interpreter
 
 from paddy_edge import paths, pte
-from paddy_edge.preprocess import load_app_input, softmax
+from paddy_edge.phone.preprocess import load_app_input, softmax
 
 
 class DamagedModel(Exception):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from paddy_edge import paths
 from paddy_edge.errors import UserError, exit_code
+from paddy_edge.runtime import outputs
 
 RECORD = "gated.json"
 SHIPPED = tuple(p.name for p in (paths.LITE_MODEL, paths.EXPORT_LABELS, paths.MODEL_CARD, paths.ONNX_MODEL))
@@ -38,13 +39,13 @@ def record(workspace: Path, out: Path, commit: str, profile: str = "real") -> di
     judged = gate.get("files") or {paths.LITE_MODEL.name: gate.get("model_sha256")}
     for name, digest in judged.items():
         file = workspace / paths.EXPORTED / name
-        if not file.is_file() or paths.sha256(file) != digest:
+        if not file.is_file() or outputs.sha256(file) != digest:
             raise UserError(f"{gate_file} did not judge this {file}: rerun `dvc repro` so the gate judges it")
     payload = {
         "commit": commit,
         "profile": profile,
         "mlflow_run_id": gate.get("mlflow_run_id"),
-        "files": {name: paths.sha256(workspace / paths.EXPORTED / name) for name in SHIPPED},
+        "files": {name: outputs.sha256(workspace / paths.EXPORTED / name) for name in SHIPPED},
     }
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(workspace / paths.REPORTS, out / paths.REPORTS)
@@ -63,7 +64,7 @@ def verify(record_file: Path, model_dir: Path) -> list[str]:
         path = model_dir / name
         if not path.is_file():
             problems.append(f"{path} is missing")
-        elif paths.sha256(path) != digest:
+        elif outputs.sha256(path) != digest:
             problems.append(
                 f"{path} differs from the {name} that main gated at {gated['commit'][:12]} "
                 "(the pipeline retrained instead of restoring main's run-cache)"

@@ -21,6 +21,7 @@ from paddy_edge.app.apk_check import asset_problems
 from paddy_edge.app.app_assets import APP_ASSETS
 from paddy_edge.card import read_card
 from paddy_edge.errors import UserError, exit_code
+from paddy_edge.runtime import outputs
 
 SIGNING_VARIABLES = (
     "ANDROID_KEYSTORE_BASE64",
@@ -139,7 +140,7 @@ def verify_apk(apk: Path, model_dir: Path) -> list[str]:
 
 def write_checksums(files: list[Path], target: Path) -> None:
     """sha256sum's format, so `sha256sum -c SHA256SUMS` checks a download."""
-    lines = [f"{paths.sha256(path)}  {path.name}" for path in sorted(files, key=lambda p: p.name)]
+    lines = [f"{outputs.sha256(path)}  {path.name}" for path in sorted(files, key=lambda p: p.name)]
     target.write_text("\n".join(lines) + "\n")
 
 
@@ -153,7 +154,7 @@ def copy_model_files(card_file: Path, out: Path) -> list[Path]:
         source = card_file.parent / name
         if not source.is_file():
             raise UserError(f"{source} is missing, and {card_file} lists it: the model folder is incomplete")
-        if paths.sha256(source) != entry["sha256"]:
+        if outputs.sha256(source) != entry["sha256"]:
             raise UserError(f"{source} is not the file {card_file} describes (sha256 differs): export again")
         shutil.copy2(source, out / name)
         copied.append(out / name)

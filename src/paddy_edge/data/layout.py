@@ -13,7 +13,7 @@ from rich.console import Console
 
 from paddy_edge.config import PrepareParams
 from paddy_edge.data.archive import check_layout
-from paddy_edge.data.sample import PADDY_LABELS
+from paddy_edge.data.labels import PADDY_LABELS
 from paddy_edge.errors import UserError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}

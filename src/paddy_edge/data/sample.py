@@ -15,19 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from paddy_edge.config import SampleParams
+from paddy_edge.data.labels import PADDY_LABELS
 
-PADDY_LABELS = (
-    "bacterial_leaf_blight",
-    "bacterial_leaf_streak",
-    "bacterial_panicle_blight",
-    "blast",
-    "brown_spot",
-    "dead_heart",
-    "downy_mildew",
-    "hispa",
-    "normal",
-    "tungro",
-)
 VARIETIES = ("ADT45", "KarnatakaPonni", "Ponni", "AtchayaPonni", "Zonal", "AndraPonni", "Onthanel", "IR20")
 
 # (lesion RGB, shape) per label; "normal" has no lesions and a healthier green.

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from paddy_edge import paths
 from paddy_edge.errors import UserError
+from paddy_edge.runtime import outputs
 
 if TYPE_CHECKING:
     import torch
@@ -79,7 +79,7 @@ def runner(name: str, threads: int = 0, file: Path | None = None) -> Runner:
     fmt = REGISTRY[name]
     file = file or fmt.file
     made_by = "export" if fmt.write else "train"
-    paths.raise_missing(file, made_by)
+    outputs.raise_missing(file, made_by)
     missing = fmt.missing_modules()
     if missing:
         raise UserError(

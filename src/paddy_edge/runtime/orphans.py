@@ -3,10 +3,10 @@
 DVC runs a stage as `$SHELL -c "<cmd>"` with DVC_STAGE set. Killed (kill -9, a closed terminal), dvc
 leaves the stage running as an orphan, and a second `dvc repro` may restore the same outputs from its
 run-cache without ever running the stage, so the stage's lock never sees it. An orphan therefore commits
-nothing: `paths._replace` calls `raise_if_orphaned()` before it moves an output into place.
+nothing: `outputs._replace` calls `raise_if_orphaned()` before it moves an output into place.
 
 Linux: the launcher is known by pid and start time (/proc), so a reused pid is not mistaken for it.
-Elsewhere the sign is the parent pid changing. Standard library only (paths imports it)."""
+Elsewhere the sign is the parent pid changing. Standard library only (runtime/outputs imports it)."""
 
 from __future__ import annotations
 

@@ -1,16 +1,16 @@
 """The gated model as an MLflow Model: a pyfunc that takes photos and answers the top-k labels.
 
-It runs the exported ONNX model with the app's preprocessing (paddy_edge.preprocess, the code evaluate and
+It runs the exported ONNX model with the app's preprocessing (paddy_edge.phone, the code evaluate and
 predict use), so a served answer is the phone's answer. Input: a DataFrame whose `image` column holds the
 base64 of photo files (JPEG, PNG, ...); params: `k`. Output, one row per photo: `label`, `probability`
 (the top one) and `top_k` (a list of {label, probability}, best first). A photo that cannot be used
 (not an image, a decompression bomb, not base64) is an MlflowException naming its row, which
 `mlflow models serve` answers with HTTP 400.
 
-The model carries its own code: this module, images.py and preprocess.py, copied as the package
-`paddy_edge_model` (code_paths), which imports only numpy, pillow, pandas, onnxruntime and mlflow. A
-process without this project installed can serve it, and one with a newer checkout (make demo) still runs
-the code the gate judged: under its own name, the checkout's `paddy_edge` cannot stand in for it."""
+The model carries its own code: this file (the model's code), and the phone package's files as they are,
+as the package `paddy_edge_phone` (code_paths). Both import only numpy, pillow, pandas, onnxruntime and
+mlflow. A process without this project installed can serve it, and one with a newer checkout (make demo)
+still runs the code the gate judged: under its own name, the checkout's `paddy_edge` cannot stand in."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import binascii
 import io
 import json
 import os
-import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -39,8 +39,14 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 from mlflow.types.schema import Array, Object, Property
 
-from paddy_edge.images import OVER_LIMIT, UnreadableImage, decode
-from paddy_edge.preprocess import app_input, softmax
+try:  # the copy logged with the model (on sys.path where the model is loaded or logged)
+    from paddy_edge_phone.images import OVER_LIMIT, UnreadableImage, decode
+    from paddy_edge_phone.preprocess import app_input, softmax
+except ModuleNotFoundError as missing:  # this checkout's module, imported by its own code
+    if missing.name != "paddy_edge_phone":
+        raise
+    from paddy_edge.phone.images import OVER_LIMIT, UnreadableImage, decode
+    from paddy_edge.phone.preprocess import app_input, softmax
 
 COLUMN = "image"
 DEFAULT_K = 3
@@ -61,10 +67,8 @@ ARTIFACTS = {
 }
 # What the model needs installed, pinned to this environment's versions (MLflow writes requirements.txt).
 REQUIREMENTS = ("mlflow", "onnxruntime", "numpy", "pandas", "pillow")
-# The package files the model runs, copied into it as a package of their own (code_paths).
-CODE_PACKAGE = "paddy_edge_model"
-CODE = {"images.py": "images.py", "preprocess.py": "preprocess.py", "serving/pyfunc.py": "pyfunc.py"}
-IMPORT = re.compile(r"^(from|import) paddy_edge\.(images|preprocess)\b", re.MULTILINE)
+# The phone package, copied into the model byte for byte as a package of its own name (code_paths).
+CODE_PACKAGE = "paddy_edge_phone"
 
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", COLUMN)]),
@@ -177,13 +181,11 @@ def example_photo() -> bytes:
 
 
 def _code_package(into: Path) -> Path:
-    """`paddy_edge_model/`: the files the model runs, their imports of each other renamed to it."""
-    source, package = Path(__file__).resolve().parents[1], into / CODE_PACKAGE
+    """`paddy_edge_phone/`: the phone package's files, unchanged (they import each other relatively)."""
+    source, package = Path(__file__).resolve().parents[1] / "phone", into / CODE_PACKAGE
     package.mkdir(parents=True)
-    (package / "__init__.py").write_text('"""paddy-edge\'s model code, as logged with this model."""\n')
-    for name, copy in CODE.items():
-        text = IMPORT.sub(rf"\1 {CODE_PACKAGE}.\2", (source / name).read_text())
-        (package / copy).write_text(text)
+    for file in sorted(source.glob("*.py")):
+        shutil.copyfile(file, package / file.name)
     return package
 
 
@@ -216,7 +218,7 @@ def log_model(export_dir: Path, name: str = LOGGED_NAME) -> Any:
         with _importable(Path(scratch)):
             return mlflow.pyfunc.log_model(
                 name=name,
-                python_model=str(package / "pyfunc.py"),  # models from code: nothing is unpickled
+                python_model=str(Path(__file__).resolve()),  # models from code: nothing is unpickled
                 artifacts=artifacts,
                 code_paths=[str(package)],
                 signature=SIGNATURE,

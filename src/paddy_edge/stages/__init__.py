@@ -9,6 +9,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from paddy_edge import paths
+from paddy_edge.runtime import outputs
 
 if TYPE_CHECKING:
     from paddy_edge.config import Params
@@ -24,8 +25,8 @@ class Stage:
 
     def run(self, params: Params) -> None:
         """Run the stage holding its lock, after removing what a killed run of it left behind."""
-        with paths.stage_lock(self.name):
-            removed = paths.remove_stale_temps(paths.OUTPUTS[self.name])
+        with outputs.stage_lock(self.name):
+            removed = outputs.remove_stale_temps(paths.OUTPUTS[self.name])
             if removed:
                 print(f"Removed {len(removed)} temporary output(s) of an interrupted {self.name} run")
             # Imported when run: `paddy-edge --help` and the fetch stage need not load torch.

@@ -17,6 +17,7 @@ from paddy_edge.card import read_card
 from paddy_edge.config import Params
 from paddy_edge.format_table import FORMAT_COLUMNS, format_rows
 from paddy_edge.formats import REGISTRY, built_formats, runner
+from paddy_edge.runtime import outputs
 from paddy_edge.tracking import mlflow_runs
 
 TABLE_WIDTH = 120
@@ -100,7 +101,7 @@ def write_plot(summary: dict, evaluation: dict, csv_target: Path, png_target: Pa
     lines += [
         f"{fmt},{row['size_mb']},{row['median_ms']},{accuracy.get(fmt, '')}" for fmt, row in summary.items()
     ]
-    with paths.atomic_file(csv_target) as tmp:
+    with outputs.atomic_file(csv_target) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for fmt, row in summary.items():
@@ -111,7 +112,7 @@ def write_plot(summary: dict, evaluation: dict, csv_target: Path, png_target: Pa
     axes.set_title("Size against latency, per format")
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    with paths.atomic_file(png_target) as tmp:
+    with outputs.atomic_file(png_target) as tmp:
         figure.savefig(tmp, dpi=110, format="png")
     plt.close(figure)
 
@@ -135,8 +136,8 @@ def run(params: Params) -> None:
         raw = rotation.measure(formats, params.bench, params.bench.passes, paths.BENCH_RAW)
         summary = summarize(raw, limit["limit_ms"])
         report = {**summary, "compute_limit": limit}
-        paths.write_json(paths.BENCH_SUMMARY, report)
-        evaluation = paths.read_json(paths.EVAL_METRICS, "evaluate")
+        outputs.write_json(paths.BENCH_SUMMARY, report)
+        evaluation = outputs.read_json(paths.EVAL_METRICS, "evaluate")
         write_plot(summary, evaluation, paths.FORMATS_CSV, paths.FORMATS_PNG)
         mlflow.log_metrics({f"compute_limit.{key}": value for key, value in limit.items()})
         mlflow.log_metrics({f"x_limit.{fmt}": row["x_limit"] for fmt, row in summary.items()})

@@ -17,8 +17,9 @@ from paddy_edge.card import read_card
 from paddy_edge.config import Params, flatten
 from paddy_edge.errors import UserError
 from paddy_edge.formats import PHONE_FORMAT, REGISTRY, built_formats, runner
-from paddy_edge.images import UnreadableImage
-from paddy_edge.preprocess import load_app_input, softmax
+from paddy_edge.phone.images import UnreadableImage
+from paddy_edge.phone.preprocess import load_app_input, softmax
+from paddy_edge.runtime import outputs
 from paddy_edge.tracking import mlflow_runs
 
 
@@ -125,17 +126,17 @@ def evaluate(params: Params) -> tuple[dict, dict]:
     metrics = {**compare(probs, truth), "skipped_images": len(skipped)}
     labels = card["labels"]
     phone = probs[PHONE_FORMAT].argmax(axis=1)
-    paths.write_json(paths.EVAL_METRICS, metrics)
+    outputs.write_json(paths.EVAL_METRICS, metrics)
     scores = per_class(truth, phone, labels)
     per_class_rows = pd.DataFrame([{"class": label, **row} for label, row in scores.items()])
-    with paths.atomic_file(paths.PER_CLASS) as tmp:
+    with outputs.atomic_file(paths.PER_CLASS) as tmp:
         per_class_rows.to_csv(tmp, index=False)
     predictions = pd.DataFrame(
         {"image": sources, "actual": [labels[i] for i in truth], "predicted": [labels[i] for i in phone]}
     )
-    with paths.atomic_file(paths.PREDICTIONS) as tmp:
+    with outputs.atomic_file(paths.PREDICTIONS) as tmp:
         predictions.to_csv(tmp, index=False)
-    with paths.atomic_file(paths.CONFUSION_PNG) as tmp:
+    with outputs.atomic_file(paths.CONFUSION_PNG) as tmp:
         confusion_png(truth, phone, labels, tmp)
     return metrics, scores
 

@@ -24,12 +24,14 @@ import torch
 
 from paddy_edge import formats, paths
 from paddy_edge.config import Params
-from paddy_edge.data.sample import PADDY_LABELS
+from paddy_edge.data.labels import PADDY_LABELS
 from paddy_edge.errors import UserError
 from paddy_edge.formats.qat import LabelledBatches, QatSpec
-from paddy_edge.images import UnreadableImage
 from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec, load_trained
-from paddy_edge.preprocess import load_app_input
+from paddy_edge.phone.contract import APP_OUTPUT, card_input
+from paddy_edge.phone.images import UnreadableImage
+from paddy_edge.phone.preprocess import load_app_input
+from paddy_edge.runtime import outputs
 from paddy_edge.tracking import mlflow_runs
 
 PLACEHOLDER_ONNX_OPSET = 17
@@ -42,18 +44,8 @@ def model_metadata(
         "architecture": spec.arch,
         "labels": spec.labels,
         "num_classes": len(spec.labels),
-        "input": {
-            "height": spec.image_size,
-            "width": spec.image_size,
-            "channels": 3,
-            "layout": "NCHW",
-            "resize": "squish",
-            "resample": resample,
-            "scale": 1 / 255,
-            "mean": list(spec.mean),
-            "std": list(spec.std),
-        },
-        "output": "logits",
+        "input": card_input(spec.image_size, spec.mean, spec.std, resample),
+        "output": APP_OUTPUT,
         "mlflow_run_id": run_id,  # the run export logged into (train's, or its stand-in in a new store)
         "train_run_id": train_run_id,  # the model's identity in any store: what app-assets matches
     }
@@ -82,7 +74,7 @@ def write_bundle(
             seconds[fmt] = time.perf_counter() - started
     (out / paths.EXPORT_LABELS.name).write_text("\n".join(spec.model.labels))
     files = {
-        file.name: {"bytes": file.stat().st_size, "sha256": paths.sha256(file)}
+        file.name: {"bytes": file.stat().st_size, "sha256": outputs.sha256(file)}
         for file in sorted(out.iterdir())
         if file.name != paths.MODEL_CARD.name
     }
@@ -214,12 +206,12 @@ def check_free_space(weights: Path, out: Path, count: int) -> None:
 def run(params: Params) -> None:
     import mlflow
 
-    paths.raise_missing(paths.WEIGHTS, "train")
+    outputs.raise_missing(paths.WEIGHTS, "train")
     check_installed(params.export.formats)
     check_free_space(paths.WEIGHTS, paths.EXPORTED, len(params.export.formats))
     with mlflow_runs.resume_run(params.mlflow.experiment, "export") as run:
         seconds: dict[str, float] = {}
-        with paths.atomic_dir(paths.EXPORTED) as staging:
+        with outputs.atomic_dir(paths.EXPORTED) as staging:
             card = export(params, staging, run.info.run_id, seconds)
         mlflow.log_metrics({f"export_seconds.{fmt}": value for fmt, value in seconds.items()})
         mlflow_runs.log_settings(params, "export", "evaluate.resample", "mlflow.registered_model")

@@ -11,10 +11,11 @@ from paddy_edge.config import DataParams, Params
 from paddy_edge.data.archive import ZipLimits, extract_zip
 from paddy_edge.data.kaggle_source import download_competition
 from paddy_edge.data.sample import write_sample_zip
+from paddy_edge.runtime import outputs
 
 
 def fetch(data: DataParams, out: Path = paths.RAW) -> Path:
-    scratch = paths.scratch_dir(out)
+    scratch = outputs.scratch_dir(out)
     try:
         if data.source == "kaggle":
             archive = download_competition(data.competition, scratch)
@@ -25,7 +26,7 @@ def fetch(data: DataParams, out: Path = paths.RAW) -> Path:
             count = write_sample_zip(data.sample, archive)
             print(f"Generated {count} sample training images (seed {data.sample.seed}), offline")
         limits = ZipLimits(data.max_unzipped_mb, data.max_zip_ratio)
-        with paths.atomic_dir(out) as staging:
+        with outputs.atomic_dir(out) as staging:
             extract_zip(archive, staging, limits)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -17,10 +17,12 @@ from rich.console import Console
 from rich.table import Table
 
 from paddy_edge import paths, rotation
-from paddy_edge.card import app_contract_problem, fingerprints, read_card
+from paddy_edge.card import fingerprints, read_card
 from paddy_edge.config import FormatGate, GateParams, Params
 from paddy_edge.errors import GatesFailed, UserError
 from paddy_edge.formats import PHONE_FORMAT, REGISTRY
+from paddy_edge.phone.contract import app_contract_problem
+from paddy_edge.runtime import outputs
 from paddy_edge.tracking import mlflow_runs
 from paddy_edge.tracking.registry import (
     REGISTER_ENV,
@@ -191,8 +193,8 @@ def run(params: Params) -> None:
     UserError when eval.json or bench.json is not what its stage writes."""
     import mlflow
 
-    evaluation = paths.read_json(paths.EVAL_METRICS, "evaluate")
-    bench = paths.read_json(paths.BENCH_SUMMARY, "bench")
+    evaluation = outputs.read_json(paths.EVAL_METRICS, "evaluate")
+    bench = outputs.read_json(paths.BENCH_SUMMARY, "bench")
     card = read_card()
     # Every file of every format, as export wrote it: a file changed since (a truncated model.onnx) was
     # never measured, and the registry must never hold it.
@@ -208,7 +210,7 @@ def run(params: Params) -> None:
         report["remeasured"] = remeasured
     # The bytes judged: app-assets installs only this model.ptl on this verdict (a later export whose
     # evaluation failed leaves this report behind, and it must not vouch for the new model).
-    paths.raise_missing(paths.LITE_MODEL, "export")
+    outputs.raise_missing(paths.LITE_MODEL, "export")
     report["model_sha256"] = files[paths.LITE_MODEL.name]
     report["files"] = files
     register_model = registry_enabled()
@@ -236,7 +238,7 @@ def run(params: Params) -> None:
             withdrawn = withdraw(name, run.info.run_id)
             if withdrawn:
                 report["registry"] = withdrawn
-        paths.write_json(paths.GATE_REPORT, report)
+        outputs.write_json(paths.GATE_REPORT, report)
         mlflow.log_artifact(str(paths.GATE_REPORT), "reports")
         if not passed:
             mlflow.end_run(status="FAILED")

@@ -1,5 +1,5 @@
 """Stage prepare: check every image in the Kaggle layout, cross-check it with train.csv
-(paddy_edge.data.layout), write pre-resized copies, upright as the app sees them (paddy_edge.images), a
+(paddy_edge.data.layout), write pre-resized copies, upright as the app sees them (paddy_edge.phone.images), a
 stratified train/valid split (manifest.csv), labels.txt and a data report.
 
 Bad files are skipped and reported, with counts per reason; a class left empty, too many skipped files, a
@@ -31,7 +31,8 @@ from paddy_edge.data.layout import (
     reason_counts,
 )
 from paddy_edge.errors import UserError
-from paddy_edge.images import UnreadableImage, decode
+from paddy_edge.phone.images import UnreadableImage, decode
+from paddy_edge.runtime import outputs
 
 
 def resize_copy(source: Path, target: Path, max_side: int, min_side: int) -> str | None:
@@ -91,7 +92,7 @@ def split(frame: pd.DataFrame, valid_pct: float, seed: int) -> pd.Series:
 def prepare(params: PrepareParams, raw: Path = paths.RAW, out: Path = paths.PREPARED) -> dict:
     candidates, skipped, labels = find_candidates(raw)
     extra_labels = check_labels(labels, raw, params)
-    with paths.atomic_dir(out) as staging:
+    with outputs.atomic_dir(out) as staging:
         images = staging / "images"
         with ThreadPoolExecutor(max_workers=params.workers) as pool:
             outcomes = list(
@@ -133,7 +134,7 @@ def prepare(params: PrepareParams, raw: Path = paths.RAW, out: Path = paths.PREP
             int((frame.split == "train").sum()),
             int((frame.split == "valid").sum()),
         )
-    paths.write_json(paths.DATA_REPORT, report)
+    outputs.write_json(paths.DATA_REPORT, report)
     print_report(report, skipped, raw, out)
     return report
 

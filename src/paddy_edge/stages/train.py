@@ -20,6 +20,7 @@ from paddy_edge import paths
 from paddy_edge.config import Params, TrainParams
 from paddy_edge.errors import UserError
 from paddy_edge.model import ModelSpec, normalization, save_weights
+from paddy_edge.runtime import outputs
 from paddy_edge.tracking import mlflow_runs
 from paddy_edge.training import ddp, launch
 
@@ -133,7 +134,7 @@ def _fit(params: TrainParams, learn) -> None:
 
 def train(params: TrainParams, prepared: Path, out: Path, history: Path) -> tuple[ModelSpec, dict]:
     learn, labels, mean, std = _learner(params, prepared)
-    with paths.atomic_file(history) as history_tmp:
+    with outputs.atomic_file(history) as history_tmp:
         history_tmp.write_text(",".join(HISTORY_COLUMNS) + "\n")
         learn.add_cb(_epoch_logger(history_tmp))
         _fit(params, learn)
@@ -155,33 +156,33 @@ def train_share(params: TrainParams, prepared: Path) -> None:
 
 
 def run(params: Params) -> None:
-    paths.raise_missing(paths.MANIFEST, "prepare")
+    outputs.raise_missing(paths.MANIFEST, "prepare")
     if ddp.should_launch(params.train):
         try:
-            launch.launch(params)  # its processes run this function: rank 0 the rest of it
+            launch.launch(params, run)  # its processes run this function: rank 0 the rest of it
         finally:  # what a process that was killed left (they have all ended here)
-            paths.remove_stale_temps(paths.OUTPUTS["train"])
+            outputs.remove_stale_temps(paths.OUTPUTS["train"])
         return
     if not ddp.is_main():
         train_share(params.train, paths.PREPARED)
         return
     import mlflow
 
-    with mlflow_runs.new_run(params.mlflow.experiment, run_name=f"{params.train.arch}") as run:
+    with mlflow_runs.new_run(params.mlflow.experiment, run_name=f"{params.train.arch}") as mlflow_run:
         mlflow_runs.log_params(params, "train", "data.source", "data.competition", "mlflow.experiment")
-        data_report = paths.read_json(paths.DATA_REPORT, "prepare")
+        data_report = outputs.read_json(paths.DATA_REPORT, "prepare")
         mlflow.log_metrics({f"data.{k}": v for k, v in data_report.items() if isinstance(v, int | float)})
         mlflow.log_artifact(str(paths.DATA_REPORT), "reports")
-        with paths.atomic_dir(paths.TRAINED) as staging:
+        with outputs.atomic_dir(paths.TRAINED) as staging:
             spec, metrics = train(params.train, paths.PREPARED, staging, paths.TRAIN_HISTORY)
-            paths.write_json(
+            outputs.write_json(
                 staging / paths.RUN_INFO.name,
-                {"run_id": run.info.run_id, "experiment": params.mlflow.experiment},
+                {"run_id": mlflow_run.info.run_id, "experiment": params.mlflow.experiment},
             )
         mlflow.log_artifact(str(paths.TRAIN_HISTORY), "reports")
         mlflow.log_artifact(str(paths.MODEL_SPEC), "model")
-        paths.write_json(paths.TRAIN_METRICS, metrics)
+        outputs.write_json(paths.TRAIN_METRICS, metrics)
         print(
             f"Trained {spec.arch}: valid accuracy {metrics['valid_accuracy']:.3f} "
-            f"(MLflow run {run.info.run_id})"
+            f"(MLflow run {mlflow_run.info.run_id})"
         )

@@ -26,6 +26,7 @@ from typing import Any
 from paddy_edge import paths
 from paddy_edge.config import Params, flatten
 from paddy_edge.errors import GatesFailed, UserError
+from paddy_edge.runtime import outputs
 from paddy_edge.runtime.orphans import proc_stat
 from paddy_edge.tracking.store_uri import connect, is_remote, shown_uri, user_error
 
@@ -227,7 +228,7 @@ def new_run(experiment: str, run_name: str) -> Iterator[Any]:
 
 
 def run_id_from_train() -> str:
-    info = paths.read_json(paths.RUN_INFO, "train")
+    info = outputs.read_json(paths.RUN_INFO, "train")
     return info["run_id"]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from paddy_edge import paths
 from paddy_edge.errors import UserError
 from paddy_edge.formats import PHONE_FORMAT
+from paddy_edge.runtime import outputs
 
 ACCURACY_METRIC = f"accuracy.{PHONE_FORMAT}"  # the phone's model, on phone-preprocessed photos
 REGISTER_ENV = "PADDY_EDGE_REGISTER"
@@ -46,7 +47,7 @@ FILES_TAG = "paddy_edge.files_sha256"  # a version's model.onnx and model.ptl: w
 
 
 def export_fingerprint(export_dir: Path) -> str:
-    return ",".join(paths.sha256(export_dir / file.name) for file in (paths.ONNX_MODEL, paths.LITE_MODEL))
+    return ",".join(outputs.sha256(export_dir / file.name) for file in (paths.ONNX_MODEL, paths.LITE_MODEL))
 
 
 def register(

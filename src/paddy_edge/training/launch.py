@@ -2,7 +2,8 @@
 with one message.
 
 The train stage that dvc started launches the processes with PyTorch's elastic launcher (what torchrun
-runs, here in-process) and waits for them; each runs `worker()`, the train stage again (distributed.py).
+runs, here in-process) and waits for them; each runs `worker()` on the stage function it was given
+(worker.py): the train stage again.
 When a process fails, the launcher stops the others (SIGTERM, taken here as a request to stop, so their
 temporary outputs are removed) and the stage ends with one message: the process whose failure was the
 cause (not the others' reactions to it) and why. The launcher starts each process in its own session, so
@@ -12,6 +13,7 @@ the dvc repro that started it: an orphaned run commits nothing (orphans.py), whi
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -30,16 +32,27 @@ from paddy_edge.errors import UserError
 from paddy_edge.runtime import interrupts, orphans
 from paddy_edge.training.ddp import PARAMS_ENV, WORKER_ENV, device, is_main
 
-# The stage is named here, not imported by this module: train imports this module to launch.
-WORKER_CODE = (
-    "from paddy_edge.training.launch import worker; from paddy_edge.stages import train; worker(train.run)"
-)
+WORKER_MODULE = "paddy_edge.training.worker"  # `python -m` it with the stage's entry point
 STOPPED, INTERRUPTED, FAILED = 128 + signal.SIGTERM, 130, 1
 # How long a stopped process may take to unwind (and end its MLflow run FAILED) before it is killed.
 SHUTDOWN_S = 30
 CAUSE_KEY = "paddy_edge_cause"  # in a worker's error file: see _cause
 # Words of the errors a process raises when another one has gone (consequences, not causes).
 _PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "NCCL error")
+
+
+def entry_point(name: str) -> Callable[[Params], None]:
+    """The function `entry_name` named."""
+    module, _, function = name.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def entry_name(function: Callable[[Params], None]) -> str:
+    """How a process started with `python -m` finds `function`: a module-level function, by name."""
+    name = f"{function.__module__}:{function.__qualname__}"
+    if "." in function.__qualname__ or function.__module__ == "__main__" or entry_point(name) is not function:
+        raise ValueError(f"{name}: a worker's entry point must be a function at a module's top level")
+    return name
 
 
 @contextmanager
@@ -110,12 +123,14 @@ def _check_devices(processes: int) -> str:
     return f"{processes} GPUs (NCCL)"
 
 
-def launch(params: Params) -> None:
-    """Run the train stage in params.train.processes processes on this machine; UserError if one fails."""
+def launch(params: Params, stage: Callable[[Params], None]) -> None:
+    """Run `stage` (a module-level function: the train stage's `run`) in params.train.processes processes
+    on this machine; UserError if one fails."""
     from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs, SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    entry = entry_name(stage)
     processes = params.train.processes
     where = _check_devices(processes)
     print(f"Training in {processes} processes on {where}", flush=True)
@@ -142,7 +157,7 @@ def launch(params: Params) -> None:
         )
         try:
             with _environment(env), _own_signals(), _quiet_launcher():
-                elastic_launch(config, sys.executable)("-c", WORKER_CODE)
+                elastic_launch(config, sys.executable)("-m", WORKER_MODULE, entry)
         except ChildFailedError as exc:
             raise UserError(describe_failure(exc.failures, processes)) from None
         except SignalException as exc:  # the launcher stopped the processes, then raised this

@@ -1,5 +1,5 @@
 """Photo -> model input, the way the phone app (pytorch_lite) does it: decode (upright by a JPEG's EXIF
-orientation, as the app's decoder does; paddy_edge.images), squish the whole photo
+orientation, as the app's decoder does; images.py), squish the whole photo
 to the input size with the `image` package's copyResize (nearest neighbour by default), scale to [0, 1],
 normalize with the model card's mean/std. Evaluation, predict and the device check all use this, so
 the accuracy the pipeline reports is the phone's accuracy."""
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from paddy_edge.images import decode
+from .images import decode  # relative: the served model ships this package under its own name
 
 RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 
@@ -40,7 +40,7 @@ def app_input(
 
 def load_app_input(path: Path, card_input: dict) -> np.ndarray:
     """Read a photo file and preprocess it as the app would, from the model card's `input` section.
-    Raises paddy_edge.images.UnreadableImage, whose message says why, for a file that is no usable photo."""
+    Raises images.UnreadableImage, whose message says why, for a file that is no usable photo."""
     return app_input(
         decode(path).rgb,
         card_input["width"],
