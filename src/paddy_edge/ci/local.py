@@ -4,7 +4,7 @@ Each job runs on this machine (act's self-hosted platform: no Docker) in a fresh
 act's cache server and artifact server listen on 127.0.0.1 and keep their files in `.act/` (git-ignored),
 so a run restores what an earlier run saved, as on GitHub: a pull request after a push to main finds
 main's baseline and DVC cache. A pull request's report comment goes to a stand-in for GitHub's REST API
-on 127.0.0.1 (`ci/github_api.py`) and lands in `.act/comments/`.
+on 127.0.0.1 (`ci/github_standin.py`) and lands in `.act/comments/`.
 
 Secrets are passed by name (`--secret NAME`): act reads each value from this environment, so none is on
 a command line. Variables (the `vars` context) are `--var NAME=VALUE`. ACT_ACTIONS_DIR (optional) holds
@@ -28,7 +28,7 @@ import venv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from paddy_edge.ci.github_api import GitHubStandIn
+from paddy_edge.ci.github_standin import GitHubStandIn
 from paddy_edge.errors import UserError, exit_code
 
 EVENTS = ("pull_request", "push", "workflow_dispatch")

@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
+from paddy_edge.ci.github import GitHub, MissingSetting
 from paddy_edge.format_table import FORMAT_COLUMNS, format_rows
 
 MARKER = "<!-- paddy-edge-report -->"
@@ -212,34 +211,15 @@ def render(reports: Path, baseline: Path | None, profile: str, artifact_url: str
     )
 
 
-def _request(method: str, url: str, token: str, body: dict | None = None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Authorization", f"Bearer {token}")
-    request.add_header("Accept", "application/vnd.github+json")
-    request.add_header("X-GitHub-Api-Version", "2022-11-28")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read() or b"null")
-
-
-def upsert_comment(
-    body: str, repository: str, pr: int, token: str, api: str = "https://api.github.com"
-) -> str:
+def upsert_comment(body: str, github: GitHub, pr: int) -> str:
     """Update the PR's paddy-edge comment (the bot's, carrying the marker: anyone can paste the marker),
     or create it. Returns 'updated' or 'created'."""
-    base = f"{api.rstrip('/')}/repos/{repository}/issues"
-    page = 1
-    while True:
-        comments = _request("GET", f"{base}/{pr}/comments?per_page=100&page={page}", token)
-        for comment in comments:
-            author = (comment.get("user") or {}).get("login")
-            if author == BOT and MARKER in (comment.get("body") or ""):
-                _request("PATCH", f"{base}/comments/{comment['id']}", token, {"body": body})
-                return "updated"
-        if len(comments) < 100:
-            break
-        page += 1
-    _request("POST", f"{base}/{pr}/comments", token, {"body": body})
+    for comment in github.comments(pr):
+        author = (comment.get("user") or {}).get("login")
+        if author == BOT and MARKER in (comment.get("body") or ""):
+            github.update_comment(comment["id"], body)
+            return "updated"
+    github.create_comment(pr, body)
     return "created"
 
 
@@ -267,14 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "gate-table":
         args.out.write_text(gate_table(args.reports) + "\n")
     else:
-        token, repository = os.environ.get("GITHUB_TOKEN"), os.environ.get("GITHUB_REPOSITORY")
-        if not token or not repository:
-            print(
-                "error: GITHUB_TOKEN and GITHUB_REPOSITORY must be set to post the comment", file=sys.stderr
-            )
+        try:
+            github = GitHub.from_environment()
+        except MissingSetting as exc:
+            print(f"error: {exc} (to post the comment)", file=sys.stderr)
             return 2
-        api = os.environ.get("GITHUB_API_URL", "https://api.github.com")
-        outcome = upsert_comment(args.file.read_text(), repository, args.pr, token, api)
+        outcome = upsert_comment(args.file.read_text(), github, args.pr)
         print(f"PR #{args.pr}: report comment {outcome}")
     return 0
 
