@@ -18,7 +18,7 @@ from paddy_edge.app import apk_check, page_alignment
 from paddy_edge.app.app_assets import APP_ASSETS
 from paddy_edge.errors import UserError
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 
 APP = ROOT / "flutter_app"
 MANIFESTS = Path(__file__).parent / "fixtures/manifests"

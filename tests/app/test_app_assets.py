@@ -14,7 +14,8 @@ import pytest
 from paddy_edge.app.app_assets import app_files, check_bundle, exported_files, install
 from paddy_edge.errors import UserError
 
-from ..conftest import ROOT
+from ..helpers import ROOT
+from ..helpers.cli import cli
 
 
 @pytest.fixture
@@ -42,11 +43,7 @@ def test_install_puts_the_exported_model_where_the_app_loads_it(
     tiny_bundle: Path, app: Path, tmp_path: Path
 ) -> None:
     export = passed_gate(tiny_bundle, tmp_path / "export")
-    result = subprocess.run(
-        [sys.executable, "-m", "paddy_edge", "app-assets", "--from", str(export), "--app", str(app)],
-        capture_output=True,
-        text=True,
-    )
+    result = cli("app-assets", "--from", str(export), "--app", str(app))
     assert result.returncode == 0, result.stderr
     card = check_bundle(app_files(app))
     assert card["placeholder"] is False and card["input"]["width"] == 32

@@ -21,7 +21,7 @@ from paddy_edge.app.app_assets import APP_ASSETS, app_files, check_bundle
 from paddy_edge.card import APP_INPUT_CONTRACT, APP_OUTPUT, APP_SCALE, check_app_contract
 from paddy_edge.errors import UserError
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 
 APP = ROOT / "flutter_app"
 DART_FILES = sorted(APP.rglob("*.dart"))

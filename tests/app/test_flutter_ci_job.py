@@ -8,7 +8,7 @@ import re
 
 import yaml
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 
 FLUTTER_VERSION = "3.35.7"  # the version pubspec.yaml's environment and README are written against
 

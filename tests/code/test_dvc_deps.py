@@ -13,7 +13,7 @@ import yaml
 from paddy_edge import paths
 from paddy_edge.stages import STAGES
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 
 SRC = ROOT / "src"
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]

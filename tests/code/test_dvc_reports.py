@@ -14,7 +14,7 @@ import yaml
 
 from paddy_edge import paths
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 STAGES = DVC_YAML["stages"]

@@ -9,7 +9,8 @@ from paddy_edge.errors import UserError
 from paddy_edge.stages.gate import checks
 from paddy_edge.tracking.registry import registry_enabled
 
-from ..conftest import ROOT, TEST_OVERLAY, params_with
+from ..helpers import ROOT
+from ..helpers.pipeline import TEST_OVERLAY, params_with
 
 GATES = params_with().gates
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 from .test_dvc_deps import _imports, _module_file
 
 HEAVY = ("torch", "mlflow", "typer", "pydantic", "numpy", "yaml", "fastai", "timm")

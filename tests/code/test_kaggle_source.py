@@ -3,7 +3,6 @@ and that no secret is ever printed. (The download itself needs the network and r
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +13,8 @@ import yaml
 from paddy_edge.data.kaggle_source import credential_source, download_competition, explain_failure
 from paddy_edge.errors import UserError
 
-from ..conftest import ROOT
+from ..helpers import ROOT
+from ..helpers.cli import cli
 
 SECRET = "s3cr3t-kaggle-key-0123456789"
 
@@ -75,9 +75,7 @@ def test_fetch_without_credentials_fails_cleanly_and_prints_no_secret(tmp_path: 
         "KAGGLE_CONFIG_DIR": str(tmp_path / "empty"),
         "KAGGLE_KEY": SECRET,  # a key without a username is not a credential
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "paddy_edge", "fetch"], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
+    result = cli("fetch", cwd=tmp_path, env=env)
     assert result.returncode == 2
     assert "No Kaggle credentials found" in result.stderr
     assert SECRET not in result.stdout + result.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 
 
 def _dry_run(target: str, tmp_path: Path, *variables: str) -> str:

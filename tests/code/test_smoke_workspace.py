@@ -12,7 +12,7 @@ import yaml
 from paddy_edge.errors import UserError
 from paddy_edge.smoke import build_workspace, project_files
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 
 
 def test_workspace_has_the_pipeline_but_not_the_real_lock(tmp_path: Path) -> None:

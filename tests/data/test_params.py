@@ -14,7 +14,9 @@ import yaml
 from paddy_edge.config import load_params, read_yaml
 from paddy_edge.errors import UserError
 
-from ..conftest import ROOT, params_with
+from ..helpers import ROOT
+from ..helpers.cli import cli
+from ..helpers.pipeline import params_with
 
 
 def test_shipped_params_are_valid_and_describe_the_real_run() -> None:
@@ -82,12 +84,7 @@ def test_the_cli_reports_bad_params_in_one_message_without_traceback(tmp_path) -
     raw["prepare"]["seed"] = "not a number"
     bad = tmp_path / "params.yaml"
     bad.write_text(yaml.safe_dump(raw))
-    result = subprocess.run(
-        [sys.executable, "-m", "paddy_edge", "prepare", "--params", str(bad)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
+    result = cli("prepare", "--params", str(bad), cwd=tmp_path)
     assert result.returncode == 2
     assert "prepare.seed" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
@@ -103,14 +100,10 @@ def test_the_architecture_is_checked_by_check_params_and_train_the_stages_that_r
     raw["data"] |= {"source": "sample", "sample": {**raw["data"]["sample"], "images_per_class": 5}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
 
-    def run(stage: str) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "paddy_edge", stage]
-        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
-
-    fetch = run("fetch")
+    fetch = cli("fetch", cwd=tmp_path)
     assert fetch.returncode == 0, fetch.stdout + fetch.stderr
     for stage in ("check-params", "train"):
-        refused = run(stage)
+        refused = cli(stage, cwd=tmp_path)
         assert refused.returncode == 2
         assert "train.arch: 'edgenext_xx_smal' is not a timm model" in refused.stderr
 

@@ -30,7 +30,9 @@ from paddy_edge.errors import UserError
 from paddy_edge.stages.prepare import prepare
 from paddy_edge.training import launch
 
-from ..conftest import ROOT, params_with
+from ..helpers import ROOT
+from ..helpers.cli import cli, start_cli
+from ..helpers.pipeline import params_with
 
 TINY = {"pretrained": False, "epochs": 1, "image_size": 32, "batch_size": 8, "num_workers": 0}
 EXPERIMENT = "paddy-edge"  # params.yaml's
@@ -71,27 +73,13 @@ def stage_env(folder: Path) -> dict[str, str]:
 
 def train_stage(folder: Path) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "paddy_edge", "train"],
-        cwd=folder,
-        env=stage_env(folder),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = cli("train", cwd=folder, env=stage_env(folder), timeout=600)
     return result, time.monotonic() - started
 
 
 def start_train(folder: Path, output: int) -> subprocess.Popen:
     """The train stage in the background, its output piped (text) or dropped."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "paddy_edge", "train"],
-        cwd=folder,
-        env=stage_env(folder),
-        stdout=output,
-        stderr=output,
-        text=True,
-    )
+    return start_cli("train", cwd=folder, env=stage_env(folder), stdout=output, stderr=output)
 
 
 def runs(folder: Path) -> list:

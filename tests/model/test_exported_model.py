@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ..conftest import Pipeline
+from ..helpers.cli import cli
+from ..helpers.pipeline import Pipeline
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ def test_lite_and_onnx_agree_with_eager_on_real_prepared_images(
 def test_predict_answers_every_image_and_names_the_bad_file(pipeline: Pipeline) -> None:
     photos = sorted((pipeline.workspace / "data/raw/train_images/tungro").glob("*.jpg"))[:2]
     not_an_image = pipeline.workspace / "data/raw/train.csv"
-    result = pipeline.run(sys.executable, "-m", "paddy_edge", "predict", *map(str, photos), str(not_an_image))
+    result = cli("predict", *map(str, photos), str(not_an_image), cwd=pipeline.workspace, env=pipeline.env)
     assert result.returncode == 1
     assert "train.csv: not an image" in result.stdout
     for photo in photos:

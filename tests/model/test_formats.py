@@ -25,7 +25,7 @@ from paddy_edge.formats.qat import QatSpec, fine_tune
 from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 from paddy_edge.stages.export import model_metadata, write_bundle
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 
 SIZE = 32
 INT8 = [name for name, fmt in formats.REGISTRY.items() if fmt.twin]

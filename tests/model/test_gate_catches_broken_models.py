@@ -9,7 +9,7 @@ import mlflow
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..conftest import Pipeline
+from ..helpers.pipeline import Pipeline
 
 
 def test_zeroed_weights_fail_the_gate(pipeline: Pipeline, tmp_path: Path) -> None:

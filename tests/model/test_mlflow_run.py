@@ -7,7 +7,7 @@ import json
 import mlflow
 import pytest
 
-from ..conftest import FAKE_SECRET, Pipeline
+from ..helpers.pipeline import FAKE_SECRET, Pipeline
 
 
 @pytest.fixture

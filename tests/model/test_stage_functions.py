@@ -21,7 +21,7 @@ from paddy_edge.predict import top_k
 from paddy_edge.stages import bench, evaluate, train
 from paddy_edge.stages.prepare import prepare
 
-from ..conftest import params_with
+from ..helpers.pipeline import params_with
 
 
 def test_compare_counts_accuracy_agreement_and_the_largest_probability_gap() -> None:

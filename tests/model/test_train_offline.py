@@ -6,17 +6,14 @@ import hashlib
 from pathlib import Path
 
 import mlflow
-import yaml
 
-from ..conftest import Pipeline
+from ..helpers.params import set_params
+from ..helpers.pipeline import Pipeline
 
 
 def test_pretrained_offline_says_to_turn_it_off(pipeline: Pipeline, tmp_path: Path) -> None:
     clone = pipeline.clone(tmp_path / "offline")
-    params_file = clone.workspace / "params.yaml"
-    params = yaml.safe_load(params_file.read_text())
-    params["train"]["pretrained"] = True
-    params_file.write_text(yaml.safe_dump(params))
+    set_params(clone.workspace, train={"pretrained": True})
     clone.env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty-hf-cache"))
     weights = clone.workspace / "models/trained/weights.safetensors"
     before = hashlib.sha256(weights.read_bytes()).hexdigest()

@@ -11,7 +11,8 @@ from pathlib import Path
 from paddy_edge.config import deep_merge, read_yaml
 from paddy_edge.smoke import build_workspace, workspace_env
 
-from ..conftest import ROOT, TEST_OVERLAY, Pipeline
+from ..helpers import ROOT
+from ..helpers.pipeline import TEST_OVERLAY, Pipeline
 from .test_dvc_repro import STAGES
 
 

@@ -10,7 +10,8 @@ import yaml
 
 from paddy_edge.stages import STAGES as PIPELINE_STAGES
 
-from ..conftest import Pipeline
+from ..helpers.params import set_params
+from ..helpers.pipeline import Pipeline
 
 STAGES = tuple(stage.name for stage in PIPELINE_STAGES)
 
@@ -35,10 +36,7 @@ def test_a_second_repro_does_nothing_and_says_so(pipeline: Pipeline) -> None:
 
 def test_changing_only_a_gate_threshold_reruns_only_the_gate(pipeline: Pipeline, tmp_path: Path) -> None:
     clone = pipeline.clone(tmp_path / "threshold", dvc_cache=True)
-    params_file = clone.workspace / "params.yaml"
-    params = yaml.safe_load(params_file.read_text())
-    params["gates"]["min_agreement"] = 0.85
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    set_params(clone.workspace, gates={"min_agreement": 0.85})
 
     status = clone.dvc("status")
     assert "gate:" in status.stdout and "train:" not in status.stdout

@@ -16,7 +16,7 @@ import pytest
 from paddy_edge.config import deep_merge, read_yaml
 from paddy_edge.smoke import build_workspace, workspace_env
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 
 ARCHS = ("edgenext_xx_small", "mobilenetv3_small_050")
 # The smoke profile, shorter: two epochs at 64 px, the app's format only, gates every run passes.

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
-import yaml
 
-from ..conftest import ROOT, Pipeline
-from ..servers import MlflowServer, start_mlflow_server
+from ..helpers import ROOT
+from ..helpers.cli import start_cli
+from ..helpers.params import set_params
+from ..helpers.pipeline import Pipeline
+from ..helpers.servers import MlflowServer, start_mlflow_server
 
 EXPERIMENT = "paddy-edge-smoke"  # profiles/smoke.yaml
 MODEL_NAME = "paddy-edge-smoke"
@@ -35,14 +35,6 @@ def server(tmp_path: Path) -> Iterator[MlflowServer]:
         running.kill()
 
 
-def _set_params(clone: Pipeline, **sections: dict) -> None:
-    params_file = clone.workspace / "params.yaml"
-    params = yaml.safe_load(params_file.read_text())
-    for section, values in sections.items():
-        params[section].update(values)
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -52,8 +44,8 @@ def test_the_pipeline_logs_runs_artifacts_and_aliases_to_make_mlflow_server(
 ) -> None:
     clone = pipeline.clone(tmp_path / "ws", dvc_cache=True)
     # A shorter training and two formats, so dvc reruns every stage in about a minute; gates it passes.
-    _set_params(
-        clone,
+    set_params(
+        clone.workspace,
         train={"epochs": 2},
         export={"formats": ["lite", "onnx"]},
         gates={"min_accuracy": 0.0, "max_accuracy_drop": 1.0, "min_agreement": 0.0},
@@ -101,18 +93,11 @@ def test_a_server_that_dies_mid_training_fails_the_stage_with_one_message_and_no
     pipeline: Pipeline, server: MlflowServer, tmp_path: Path
 ) -> None:
     clone = pipeline.clone(tmp_path / "ws")
-    _set_params(clone, train={"epochs": 20})  # long enough to be killed in the middle
+    set_params(clone.workspace, train={"epochs": 20})  # long enough to be killed in the middle
     weights = clone.workspace / "models/trained/weights.safetensors"
     before = _sha256(weights)
     env = {**clone.env, "MLFLOW_TRACKING_URI": server.url}
-    train = subprocess.Popen(
-        [sys.executable, "-m", "paddy_edge", "train"],
-        cwd=clone.workspace,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    train = start_cli("train", cwd=clone.workspace, env=env)
     try:
         deadline = time.monotonic() + HANG_GUARD_S
         while not _running_on(server) and train.poll() is None and time.monotonic() < deadline:

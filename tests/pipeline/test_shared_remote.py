@@ -24,8 +24,9 @@ import yaml
 
 from paddy_edge.smoke import workspace_env
 
-from ..conftest import ROOT, Pipeline
-from ..servers import free_port, wait_until_answers
+from ..helpers import ROOT
+from ..helpers.pipeline import Pipeline
+from ..helpers.servers import free_port, wait_until_answers
 from .test_dvc_repro import STAGES
 
 BUCKET = "paddy-edge-shared"

@@ -1,5 +1,5 @@
-"""Helpers for the reliability suite: faults are real (processes, signals, a full filesystem), and so are
-the stages they hit."""
+"""Helpers of the reliability suite alone: faults are real (processes, signals, a full filesystem), and so
+are the stages they hit. (params.yaml and the CLI: tests/helpers/params.py and cli.py.)"""
 
 from __future__ import annotations
 
@@ -10,34 +10,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-
-from paddy_edge.config import deep_merge, read_yaml
-
-from ..conftest import ROOT
-
-
-def write_params(folder: Path, overlay: dict[str, Any] | None = None, base: Path | None = None) -> Path:
-    """params.yaml in `folder`: `base` (default the repository's) with an overlay."""
-    merged = deep_merge(read_yaml(base or ROOT / "params.yaml"), overlay or {})
-    target = folder / "params.yaml"
-    target.write_text(yaml.safe_dump(merged, sort_keys=False))
-    return target
-
-
-def cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600):
-    """`python -m paddy_edge ARGS` in `cwd`, as dvc.yaml runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "paddy_edge", *args],
-        cwd=cwd,
-        env=env or dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def temps_under(folder: Path) -> list[Path]:

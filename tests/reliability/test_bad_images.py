@@ -27,8 +27,8 @@ from paddy_edge.preprocess import app_input, load_app_input
 from paddy_edge.stages import evaluate
 from paddy_edge.stages.prepare import prepare
 
-from ..conftest import ROOT
-from .conftest import cli
+from ..helpers import ROOT
+from ..helpers.cli import cli
 
 PARAMS = PrepareParams(valid_pct=0.25, seed=1, max_side=40, min_side=16, max_skipped_pct=50.0, workers=2)
 CARD_INPUT = {"width": 24, "height": 16, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}

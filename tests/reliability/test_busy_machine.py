@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from paddy_edge import paths
 from paddy_edge.formats import ExportSpec
 from paddy_edge.formats.torch_formats import _write_lite
 from paddy_edge.model import ModelSpec, load_trained
 
-from ..conftest import Pipeline, params_with
+from ..helpers.params import set_params
+from ..helpers.pipeline import Pipeline, params_with
 from .conftest import busy_cores
 
 pytestmark = pytest.mark.slow
@@ -27,11 +27,9 @@ RATIO_CHECK = "latency ratio (lite ÷ eager, timed in pairs)"
 
 def _ratio_gate_on(clone: Pipeline) -> float:
     """The shipped ratio gate (TEST_OVERLAY turns it off), and enough rounds to be a measurement."""
-    params = yaml.safe_load((clone.workspace / "params.yaml").read_text())
-    params["gates"]["max_latency_ratio"] = params_with().gates.max_latency_ratio
-    params["bench"] |= {"rounds": 10, "warmup_rounds": 2}
-    (clone.workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    return params["gates"]["max_latency_ratio"]
+    ratio = params_with().gates.max_latency_ratio
+    set_params(clone.workspace, gates={"max_latency_ratio": ratio}, bench={"rounds": 10, "warmup_rounds": 2})
+    return ratio
 
 
 def _ratio_check(clone: Pipeline) -> dict:

@@ -16,18 +16,18 @@ import pytest
 
 from paddy_edge import paths
 
-from ..signals import sigint_default, sigint_ignored
-from .conftest import temps_under, write_params
+from ..helpers.cli import start_cli
+from ..helpers.params import write_params
+from ..helpers.signals import sigint_default, sigint_ignored
+from .conftest import temps_under
 
 SAMPLE = {"data": {"source": "sample", "sample": {"images_per_class": 12}}}
 
 
 def _fetch(folder: Path, sigint: Callable[[], None]) -> subprocess.Popen:
-    """The fetch stage on sample data, its SIGINT set by `sigint` (tests/signals.py)."""
+    """The fetch stage on sample data, its SIGINT set by `sigint` (tests/helpers/signals.py)."""
     write_params(folder, SAMPLE)
-    command = [sys.executable, "-m", "paddy_edge", "fetch"]
-    pipe = subprocess.PIPE
-    return subprocess.Popen(command, cwd=folder, stdout=pipe, stderr=pipe, text=True, preexec_fn=sigint)
+    return start_cli("fetch", cwd=folder, preexec_fn=sigint)
 
 
 @pytest.mark.parametrize("delay_s", [0.0, 0.2, 0.5, 0.8, 1.2, 2.0])

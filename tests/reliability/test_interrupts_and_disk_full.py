@@ -14,13 +14,14 @@ from pathlib import Path
 
 import mlflow
 import pytest
-import yaml
 
 from paddy_edge import paths
 from paddy_edge.stages import STAGES
 
-from ..conftest import Pipeline
-from ..signals import sigint_default
+from ..helpers.cli import start_cli
+from ..helpers.params import set_params
+from ..helpers.pipeline import Pipeline
+from ..helpers.signals import sigint_default
 from .conftest import needs_tmpfs, temps_under
 
 pytestmark = pytest.mark.slow
@@ -31,15 +32,7 @@ LONG_LIVED_TEMPS = {"fetch", "prepare", "train", "export", "bench"}
 
 
 def _start(clone: Pipeline, stage: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "paddy_edge", stage],
-        cwd=clone.workspace,
-        env=clone.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=sigint_default,
-    )
+    return start_cli(stage, cwd=clone.workspace, env=clone.env, preexec_fn=sigint_default)
 
 
 def _wait_for_temps(process: subprocess.Popen, workspace: Path, stage: str) -> None:
@@ -132,10 +125,7 @@ def test_a_batch_larger_than_the_training_set_fails_instead_of_training_nothing(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
     clone = pipeline.clone(tmp_path / "ws")
-    params_file = clone.workspace / "params.yaml"
-    params = yaml.safe_load(params_file.read_text())
-    params["train"]["batch_size"] = 5000
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    set_params(clone.workspace, train={"batch_size": 5000})
     weights = paths.sha256(clone.workspace / paths.WEIGHTS)
 
     result = clone.stage("train")

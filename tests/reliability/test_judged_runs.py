@@ -11,7 +11,7 @@ import pytest
 
 from paddy_edge import paths
 
-from ..conftest import Pipeline
+from ..helpers.pipeline import Pipeline
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,9 @@ from paddy_edge.data.archive import ZipLimits, extract_zip, verify_zip
 from paddy_edge.data.sample import write_sample_zip
 from paddy_edge.errors import UserError
 
-from .conftest import cli, temps_under, write_params
+from ..helpers.cli import cli
+from ..helpers.params import write_params
+from .conftest import temps_under
 
 SAMPLE_OVERLAY = {
     "data": {

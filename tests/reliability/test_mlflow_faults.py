@@ -19,10 +19,12 @@ from pathlib import Path
 
 import mlflow
 import pytest
-import yaml
 
-from ..conftest import ROOT, Pipeline
-from ..servers import MlflowServer, free_port, start_mlflow_server
+from ..helpers import ROOT
+from ..helpers.cli import cli, start_cli
+from ..helpers.params import set_params
+from ..helpers.pipeline import Pipeline
+from ..helpers.servers import MlflowServer, free_port, start_mlflow_server
 
 EXPERIMENT = "paddy-edge-smoke"  # profiles/smoke.yaml
 PID_TAG, HOST_TAG = "paddy_edge.pid", "paddy_edge.host"  # the process that opened or resumed a run
@@ -44,14 +46,7 @@ def _says(needle: str, text: str) -> bool:
 
 
 def _run(clone: Pipeline, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "paddy_edge", *args],
-        cwd=clone.workspace,
-        env=env or clone.env,
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD_S,
-    )
+    return cli(*args, cwd=clone.workspace, env=env or clone.env, timeout=HANG_GUARD_S)
 
 
 def _files_holding(secret: str, *folders: Path) -> list[Path]:
@@ -64,20 +59,12 @@ def _files_holding(secret: str, *folders: Path) -> list[Path]:
     ]
 
 
-def _set_params(clone: Pipeline, **sections: dict) -> None:
-    params_file = clone.workspace / "params.yaml"
-    params = yaml.safe_load(params_file.read_text())
-    for section, values in sections.items():
-        params[section].update(values)
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
 def test_a_password_in_the_tracking_uri_reaches_no_output_file_or_database(
     pipeline: Pipeline, server: MlflowServer, tmp_path: Path
 ) -> None:
     clone = pipeline.clone(tmp_path / "ws")
     # A short training, and a gate it passes: the run is registered on the server too.
-    _set_params(clone, train={"epochs": 2}, gates={"min_accuracy": 0.0, "max_accuracy_drop": 1.0})
+    set_params(clone.workspace, train={"epochs": 2}, gates={"min_accuracy": 0.0, "max_accuracy_drop": 1.0})
     password = f"pw-{uuid.uuid4().hex}"
     env = {**clone.env, "MLFLOW_TRACKING_URI": f"http://alice:{password}@127.0.0.1:{server.port}"}
     env.pop("MLFLOW_TRACKING_USERNAME", None)
@@ -137,8 +124,8 @@ def test_a_run_left_running_by_kill_9_is_marked_killed_when_the_experiment_is_ne
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
     clone = pipeline.clone(tmp_path / "ws")
-    training = subprocess.Popen(
-        [sys.executable, "-m", "paddy_edge", "train"],
+    training = start_cli(
+        "train",
         cwd=clone.workspace,
         env=clone.env,
         stdout=subprocess.DEVNULL,
@@ -229,14 +216,7 @@ def test_a_deleted_experiment_gets_one_message_saying_how_to_restore_it(
 def test_a_stage_in_the_wrong_folder_creates_no_store(stage: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}  # the default store
     env["PYTHONPATH"] = str(ROOT / "src")
-    result = subprocess.run(
-        [sys.executable, "-m", "paddy_edge", stage, "--params", str(ROOT / "params.yaml")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD_S,
-    )
+    result = cli(stage, "--params", str(ROOT / "params.yaml"), cwd=tmp_path, env=env, timeout=HANG_GUARD_S)
     assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
     assert "is missing" in result.stderr and "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no mlflow.db, no mlartifacts

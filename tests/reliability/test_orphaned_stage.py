@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 
 DVC = Path(sys.executable).with_name("dvc")
 

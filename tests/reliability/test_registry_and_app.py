@@ -20,20 +20,16 @@ import mlflow
 import pytest
 import yaml
 
-from ..conftest import ROOT, Pipeline
+from ..helpers import ROOT
+from ..helpers.cli import cli
+from ..helpers.params import set_params
+from ..helpers.pipeline import Pipeline
 
 MODEL = "paddy-edge-smoke"  # mlflow.registered_model of the smoke profile
 
 
-def _set_param(workspace: Path, section: str, key: str, value: object) -> None:
-    params_file = workspace / "params.yaml"
-    params = yaml.safe_load(params_file.read_text())
-    params[section][key] = value
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
 def _set_max_model_mb(workspace: Path, value: float) -> None:
-    _set_param(workspace, "gates", "max_model_mb", value)
+    set_params(workspace, gates={"max_model_mb": value})
 
 
 def _gate(clone: Pipeline, expected: int) -> tuple[str, dict]:
@@ -111,21 +107,12 @@ def test_a_registered_run_that_fails_a_tighter_gate_loses_its_aliases(
 def _install(workspace: Path, app: Path, *extra: str, module: bool = False) -> tuple[int, str]:
     import subprocess
 
-    command = ["paddy_edge.app.app_assets"] if module else ["paddy_edge", "app-assets"]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            *command,
-            "--from",
-            str(workspace / "models/export"),
-            "--app",
-            str(app),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-    )
+    args = ("--from", str(workspace / "models/export"), "--app", str(app), *extra)
+    if module:  # the module the workflows run without the package's CLI
+        command = [sys.executable, "-m", "paddy_edge.app.app_assets", *args]
+        result = subprocess.run(command, capture_output=True, text=True)
+    else:
+        result = cli("app-assets", *args)
     return result.returncode, (result.stdout + result.stderr).replace("\n", "")  # rich wraps long paths
 
 
@@ -169,15 +156,8 @@ def test_app_assets_installs_only_a_model_whose_gate_passed_for_its_run(
 
 
 def test_the_placeholder_needs_no_gate(tmp_path: Path) -> None:
-    import subprocess
-
     app = _app(tmp_path)
-    result = subprocess.run(
-        [sys.executable, "-m", "paddy_edge", "app-assets", "--placeholder", "--app", str(app)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
+    result = cli("app-assets", "--placeholder", "--app", str(app), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "WARNING" not in result.stdout + result.stderr
 
@@ -225,7 +205,7 @@ def test_a_model_evaluated_on_other_pixels_than_the_apps_fails_the_gate(
 ) -> None:
     """evaluate.resample: bilinear: the accuracy measured is not the phone's (the app resizes nearest)."""
     clone = pipeline.clone(tmp_path / "ws")
-    _set_param(clone.workspace, "evaluate", "resample", "bilinear")
+    set_params(clone.workspace, evaluate={"resample": "bilinear"})
     for stage in ("export", "evaluate", "bench"):
         assert clone.stage(stage).returncode == 0
     output, report = _gate(clone, 1)
@@ -247,12 +227,12 @@ def test_a_verdict_dvc_would_restore_from_its_run_cache_is_judged_again(
     assert _aliases(client) == {"candidate": version, "champion": version}
     kept = yaml.safe_load((clone.workspace / "params.yaml").read_text())["gates"]["min_accuracy"]
 
-    _set_param(clone.workspace, "gates", "min_accuracy", 1.0)
+    set_params(clone.workspace, gates={"min_accuracy": 1.0})
     failed = clone.dvc("repro")
     assert failed.returncode != 0 and _aliases(client) == {}
     assert client.get_run(run_id).info.status == "FAILED"
 
-    _set_param(clone.workspace, "gates", "min_accuracy", kept)
+    set_params(clone.workspace, gates={"min_accuracy": kept})
     again = clone.dvc("repro")
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "Stage 'gate' is cached" not in again.stdout and "Running stage 'gate'" in again.stdout

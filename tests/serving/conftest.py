@@ -4,19 +4,17 @@ the tiny bundle, in a real SQLite store of its own: what `make serve`, `make dem
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
-from ..conftest import ROOT
-from ..servers import ModelServer, start_model_server
+from ..helpers import ROOT
+from ..helpers.servers import ModelServer, start_model_server
+from ..helpers.tracking import in_own_thread
 
 MODEL_NAME = "paddy-edge-test"
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -27,13 +25,6 @@ class ServedModel:
     version: int
     export_dir: Path  # the bundle it was logged from
     env: dict[str, str]  # for a subprocess: this store, nothing else of MLflow's
-
-
-def in_own_thread(work: Callable[[], T]) -> T:
-    """Run `work` in a thread of its own: MLflow's active run is per thread, so a run another test left
-    active in this process cannot become the parent of ours (start_run would refuse)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(work).result()
 
 
 @pytest.fixture(scope="session")

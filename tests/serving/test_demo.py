@@ -7,16 +7,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ..conftest import ROOT
-from ..servers import free_port, wait_until_answers
-from ..signals import sigint_default
+from ..helpers import ROOT
+from ..helpers.cli import cli, start_cli
+from ..helpers.servers import free_port, wait_until_answers
+from ..helpers.signals import sigint_default
 from .conftest import ServedModel
 from .photos import noisy_photo
 
@@ -99,12 +99,8 @@ def test_the_page_needs_nothing_from_the_internet(demo_url: str) -> None:
 
 
 def test_without_a_champion_the_demo_says_run_make_smoke_in_one_line(served_model: ServedModel) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "paddy_edge", "demo", "--model", "no-such-model", "--port", str(free_port())],
-        env=served_model.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = cli(
+        "demo", "--model", "no-such-model", "--port", str(free_port()), env=served_model.env, timeout=120
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
@@ -120,8 +116,8 @@ def test_ctrl_c_stops_the_demo_with_one_line(served_model: ServedModel, tmp_path
     port = free_port()
     log = tmp_path / "demo.log"
     with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "paddy_edge", "demo", "--model", served_model.name, "--port", str(port)],
+        process = start_cli(
+            *("demo", "--model", served_model.name, "--port", str(port)),
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**served_model.env, "GRADIO_ANALYTICS_ENABLED": "False"},

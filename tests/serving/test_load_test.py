@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from ..conftest import ROOT
-from ..servers import ModelServer, free_port
+from ..helpers import ROOT
+from ..helpers.cli import cli
+from ..helpers.servers import ModelServer, free_port
 
 
 def test_two_clients_for_two_seconds_get_answers_and_no_error(server: ModelServer, tmp_path: Path) -> None:
@@ -45,9 +45,7 @@ def test_two_clients_for_two_seconds_get_answers_and_no_error(server: ModelServe
 
 
 def _load_test(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "paddy_edge", "load-test", *args], capture_output=True, text=True, timeout=120
-    )
+    return cli("load-test", *args, timeout=120)
 
 
 @pytest.mark.parametrize(
@@ -82,16 +80,8 @@ def test_a_failed_locust_run_writes_nothing_and_no_earlier_file_stands_in(
     (tmp_path / "load_test_failures.csv").write_text("Method,Name,Error,Occurrences\n")
     before = stale.read_text()
     out = tmp_path / "load_test.json"
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "paddy_edge", "load-test", "--url", server.url),
-            "--seconds",
-            "1",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
+    done = cli(
+        *("load-test", "--url", server.url, "--seconds", "1", "--out", str(out)),
         timeout=300,
         env={**os.environ, "PADDY_EDGE_LOAD_SEED": "not-a-number"},
     )

@@ -13,9 +13,9 @@ import pytest
 
 from paddy_edge.serving.pyfunc import MAX_PIXELS_ENV, encode_image
 
-from ..conftest import ROOT
+from ..helpers import ROOT
+from ..helpers.servers import ModelServer, start_model_server
 from ..reliability.test_bad_images import photo, png_claiming
-from ..servers import ModelServer, start_model_server
 from .conftest import ServedModel
 from .photos import noisy_photo
 

@@ -10,7 +10,7 @@ import yaml
 
 from paddy_edge.serving.pyfunc import encode_image
 
-from ..conftest import Pipeline
+from ..helpers.pipeline import Pipeline
 
 
 def test_the_registered_champion_scores_what_evaluate_measured(pipeline: Pipeline) -> None:

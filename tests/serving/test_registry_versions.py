@@ -11,7 +11,7 @@ import pytest
 
 from paddy_edge.tracking.registry import register
 
-from .conftest import in_own_thread
+from ..helpers.tracking import in_own_thread
 
 NAME = "paddy-edge-versions"
 

@@ -14,7 +14,7 @@ import pytest
 from paddy_edge.ci import local
 from paddy_edge.errors import UserError
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 from .test_scenario import REPOSITORY, _git, _project_copy, needs_actions
 
 

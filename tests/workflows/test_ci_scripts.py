@@ -25,7 +25,8 @@ from paddy_edge.ci.github_api import GitHubStandIn
 from paddy_edge.errors import UserError
 
 from ..app.test_app_assets import passed_gate
-from ..conftest import ROOT, Pipeline
+from ..helpers import ROOT
+from ..helpers.pipeline import Pipeline
 
 SRC = str(ROOT / "src")
 BOT = ci_report.BOT

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 
 LOCK = "packages:\n  camera:\n    version: '0.11.2'\nsdks:\n  dart: '>=3.9.0 <4.0.0'\n"
 

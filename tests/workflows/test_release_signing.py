@@ -18,7 +18,7 @@ import yaml
 
 from paddy_edge.ci import release
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 
 KEYSTORE = b"\xfe\xed\xfe\xed keystore bytes"
 # Passwords a person can really choose, each breaking an unescaped key.properties in its own way.

@@ -30,7 +30,7 @@ from paddy_edge.app.app_assets import APP_ASSETS
 from paddy_edge.ci import report
 from paddy_edge.ci.github_api import BOT, GitHubStandIn
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 
 
 def _why_act_cannot_get_the_actions() -> str:

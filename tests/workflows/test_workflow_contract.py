@@ -10,7 +10,7 @@ import yaml
 
 from paddy_edge.app.app_assets import APP_ASSETS
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 
 WORKFLOWS = {p.stem: yaml.safe_load(p.read_text()) for p in (ROOT / ".github/workflows").glob("*.yml")}
 PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ..conftest import ROOT
+from ..helpers import ROOT
 
 # From each pinned action's action.yml (actions/cache v5.0.1, actions/upload-artifact v5.0.0).
 ACTION_OUTPUTS = {
