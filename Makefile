@@ -44,6 +44,24 @@ $(VENV)/.lint-installed: requirements/lint.txt
 	$(BIN)/python -m pip install --quiet -r requirements/lint.txt -c requirements/constraints.txt
 	touch $@
 
+docs-setup: $(VENV)/.docs-installed ## Only the docs site's tools (mkdocs, mkdocs-material), no torch
+
+$(VENV)/.docs-installed: requirements/docs.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
+	$(BIN)/python -m pip install --quiet -r requirements/docs.txt -c requirements/constraints.txt
+	touch $@
+
+# The docs site: mkdocs.yml and docs/. docs-build is what CI's docs job runs: --strict fails on a broken
+# link, a page missing from the nav or a bad anchor; the site lands in site/ (git-ignored).
+DOCS_PORT ?= 8000
+.PHONY: docs-setup docs docs-build
+docs: docs-setup ## Serve the docs site on http://127.0.0.1:DOCS_PORT (default 8000), rebuilt as you edit
+	mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+docs-build: docs-setup ## Build the docs site into site/ with mkdocs build --strict (a broken link fails)
+	mkdocs build --strict
+
 repro: setup ## The real pipeline: Kaggle data -> gated model (needs Kaggle credentials, see README)
 	dvc repro
 
@@ -175,7 +193,7 @@ MODEL_ALIAS ?= champion
 SERVE_HOST ?= 127.0.0.1
 SERVE_PORT ?= 5001
 SERVE_WORKERS ?= 1
-serve: setup ## Serve the champion MLflow Model over HTTP on SERVE_HOST:SERVE_PORT (POST /invocations; README: Serving)
+serve: setup ## Serve the champion MLflow Model over HTTP on SERVE_HOST:SERVE_PORT (POST /invocations; docs/serving.md)
 	python -m paddy_edge serve --model '$(MODEL_NAME)' --alias '$(MODEL_ALIAS)' --host $(SERVE_HOST) \
 		--port $(SERVE_PORT) --workers $(SERVE_WORKERS) $(if $(SERVE_MAX_PIXELS),--max-pixels $(SERVE_MAX_PIXELS)) \
 		$(if $(SERVE_DECODES),--decodes $(SERVE_DECODES))
