@@ -93,18 +93,31 @@ class TrainParams(Section):
         return self
 
 
-# The formats export can build (paddy_edge.formats registers each; tests hold the two lists together).
-# Kept here as names so that validating params imports no runtime.
-ExportFormat = Literal[
-    "lite", "onnx", "onnx_int8", "openvino", "openvino_int8", "executorch", "executorch_int8"
-]
-# converted from that format's file
-FORMAT_SOURCES = {"onnx_int8": "onnx", "openvino": "onnx", "openvino_int8": "openvino"}
+SERVED_FORMAT = "onnx"  # the registered MLflow Model runs it (serving/pyfunc.py)
+
+
+def _registry():
+    """The format registry: the names export can build, their sources and the phone's. Imported when a
+    params file is checked (it loads no runtime: each format imports its own when it runs), so a new
+    format's entry in its family module is all params needs. Only check-params' dvc deps list it: which
+    formats exist changes no other stage's output, and that stage checks params.yaml on any change."""
+    from paddy_edge import formats
+
+    return formats
+
+
+def _known(names: list[str] | dict[str, Any]) -> None:
+    exportable = _registry().EXPORTED_FORMATS
+    for name in names:
+        if name not in exportable:
+            close = difflib.get_close_matches(str(name), exportable, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{name!r} is no format export builds{hint}: one of {', '.join(exportable)}")
 
 
 class ExportParams(Section):
     onnx_opset: Annotated[int, Field(ge=13, le=21, strict=True)]
-    formats: Annotated[list[ExportFormat], Field(min_length=1)]
+    formats: Annotated[list[str], Field(min_length=1)]
     calibration_images: Annotated[int, Field(ge=1, le=5000, strict=True)]
     qat_epochs: Annotated[int, Field(ge=0, le=50, strict=True)]
     qat_lr: Annotated[float, Field(gt=0, le=1)]
@@ -123,12 +136,17 @@ class ExportParams(Section):
     def _buildable(cls, formats: list[str]) -> list[str]:
         if len(set(formats)) != len(formats):
             raise ValueError("a format is listed twice")
-        if "lite" not in formats:
-            raise ValueError("must include lite: it is the model the app ships")
-        if "onnx" not in formats:
-            raise ValueError("must include onnx: the registered MLflow Model (make serve, make demo) runs it")
-        for fmt, source in FORMAT_SOURCES.items():
-            if fmt in formats and source not in formats:
+        _known(formats)
+        registry = _registry()
+        if registry.PHONE_FORMAT not in formats:
+            raise ValueError(f"must include {registry.PHONE_FORMAT}: it is the model the app ships")
+        if SERVED_FORMAT not in formats:
+            raise ValueError(
+                f"must include {SERVED_FORMAT}: the registered MLflow Model (make serve, make demo) runs it"
+            )
+        for fmt in formats:
+            source = registry.REGISTRY[fmt].source
+            if source is not None and source not in formats:
                 raise ValueError(f"{fmt} is converted from {source}: list {source} too")
         return formats
 
@@ -163,7 +181,13 @@ class GateParams(Section):
     max_latency_ratio: Annotated[float, Field(gt=0)] | None
     max_latency_ms: Annotated[float, Field(gt=0)] | None
     max_model_mb: Annotated[float, Field(gt=0)]
-    formats: dict[ExportFormat, FormatGate] = Field(default_factory=dict)
+    formats: dict[str, FormatGate] = Field(default_factory=dict)
+
+    @field_validator("formats")
+    @classmethod
+    def _gated_formats_exist(cls, formats: dict[str, FormatGate]) -> dict[str, FormatGate]:
+        _known(formats)
+        return formats
 
 
 class MlflowParams(Section):

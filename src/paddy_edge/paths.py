@@ -22,12 +22,11 @@ WEIGHTS = TRAINED / "weights.safetensors"
 MODEL_SPEC = TRAINED / "model_spec.json"  # architecture, labels, input size, mean/std
 RUN_INFO = TRAINED / "mlflow_run.json"
 
-EXPORTED = Path("models/export")
+EXPORTED = Path("models/export")  # every format's file: each format's entry in paddy_edge.formats names it
+# The format files that rooms without the registry name (it needs numpy): the app's model, the served
+# model's, and what the device check runs. Every other format's file is named by its entry alone.
 LITE_MODEL = EXPORTED / "model.ptl"
 ONNX_MODEL = EXPORTED / "model.onnx"
-ONNX_INT8_MODEL = EXPORTED / "model.int8.onnx"
-OPENVINO_MODEL = EXPORTED / "model.xml"  # with model.bin beside it
-OPENVINO_INT8_MODEL = EXPORTED / "model.int8.xml"  # with model.int8.bin
 EXECUTORCH_MODEL = EXPORTED / "model.pte"
 EXECUTORCH_INT8_MODEL = EXPORTED / "model.int8.pte"
 EXPORT_LABELS = EXPORTED / "labels.txt"

@@ -27,6 +27,8 @@ from paddy_edge.config import PrepareParams, SampleParams, deep_merge, read_yaml
 from paddy_edge.data.archive import extract_zip
 from paddy_edge.data.sample import write_sample_zip
 from paddy_edge.errors import UserError
+from paddy_edge.runtime import outputs
+from paddy_edge.stages import train
 from paddy_edge.stages.prepare import prepare
 from paddy_edge.training import launch
 
@@ -188,7 +190,7 @@ def test_a_killed_process_fails_the_stage_with_one_message_and_no_output(
     try:
         deadline = time.monotonic() + 300
         # Rank 0 is training once its temporary models/trained exists: kill rank 1 then.
-        while not paths.stale_temps(folder / paths.TRAINED) and time.monotonic() < deadline:
+        while not outputs.stale_temps(folder / paths.TRAINED) and time.monotonic() < deadline:
             assert stage.poll() is None, stage.communicate()
             time.sleep(0.2)
         victim = _worker_pid(stage.pid, rank=1)
@@ -226,7 +228,20 @@ def test_more_processes_than_gpus_is_refused(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     with pytest.raises(UserError, match=r"train\.processes is 4 but this machine has 2 GPU"):
-        launch.launch(params_with({"train": {"processes": 4}}))
+        launch.launch(params_with({"train": {"processes": 4}}), train.run)
+
+
+def test_the_workers_run_the_stage_function_they_are_given_by_name() -> None:
+    """launch starts `python -m paddy_edge.training.worker paddy_edge.stages.train:run`: a function a new
+    process can import by name, or a clear refusal before any process starts."""
+    assert launch.entry_name(train.run) == "paddy_edge.stages.train:run"
+    assert launch.entry_point(launch.entry_name(train.run)) is train.run
+
+    def nested(params) -> None: ...
+
+    for function in (nested, lambda params: None):
+        with pytest.raises(ValueError, match="a module's top level"):
+            launch.entry_name(function)
 
 
 def _failure(exitcode: int, cause: str | None = None, message: str = "", timestamp: int = 0):
@@ -324,7 +339,7 @@ def test_workers_end_when_the_launcher_is_killed(prepared: Path, tmp_path: Path,
         while time.monotonic() < deadline:
             assert stage.poll() is None
             workers = [_worker_pid(stage.pid, rank) for rank in (0, 1)]
-            if None not in workers and (when == "starting" or paths.stale_temps(folder / paths.TRAINED)):
+            if None not in workers and (when == "starting" or outputs.stale_temps(folder / paths.TRAINED)):
                 break
             time.sleep(0.05)
         assert None not in workers, "both ranks are running"
@@ -339,6 +354,6 @@ def test_workers_end_when_the_launcher_is_killed(prepared: Path, tmp_path: Path,
             os.kill(pid, signal.SIGKILL)
     assert alive == [], "workers outlived their launcher"
     if when == "training":
-        assert not paths.stale_temps(folder / paths.TRAINED), (
+        assert not outputs.stale_temps(folder / paths.TRAINED), (
             "rank 0 unwound and removed its temporary output"
         )

@@ -6,23 +6,27 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import get_args
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from fastai.layers import AdaptiveConcatPool2d
+from pydantic import ValidationError
 
 from paddy_edge import formats, paths
-from paddy_edge.config import FORMAT_SOURCES, ExportFormat
-from paddy_edge.data.sample import PADDY_LABELS
+from paddy_edge.config import Params, deep_merge, read_yaml
+from paddy_edge.data.labels import PADDY_LABELS
 from paddy_edge.errors import UserError
 from paddy_edge.formats.qat import QatSpec, fine_tune
 from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
+from paddy_edge.runtime import outputs
 from paddy_edge.stages.export import model_metadata, write_bundle
 
 from ..helpers import ROOT
@@ -70,9 +74,44 @@ def every_format(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.
     return out, network, card
 
 
-def test_params_names_every_format_export_can_build() -> None:
-    assert set(get_args(ExportFormat)) == set(formats.EXPORTED_FORMATS)
-    assert {name: f.source for name, f in formats.REGISTRY.items() if f.source} == FORMAT_SOURCES
+NEW_FORMAT = """
+    Format("onnx_copy", paths.EXPORTED / "model.copy.onnx", _load_onnx, _write_onnx, source="onnx_int8"),
+)"""
+CHECK_PARAMS = """
+import json, sys
+from pathlib import Path
+from paddy_edge.config import Params, deep_merge, read_yaml
+base = read_yaml(Path(sys.argv[1]))
+for formats in (base["export"]["formats"] + ["onnx_copy"], ["lite", "onnx", "onnx_copy"]):
+    overlay = {"export": {"formats": formats}, "gates": {"formats": {"onnx_copy": {"max_size_mb": 9}}}}
+    try:
+        print(json.dumps(Params.model_validate(deep_merge(base, overlay)).export.formats))
+    except Exception as exc:
+        print(json.dumps(str(exc).splitlines()[:3]))
+"""
+
+
+def test_a_new_format_is_one_entry_in_its_family_module(tmp_path: Path) -> None:
+    """Params accepts it, with its thresholds and its source, from that entry alone; export's deps in
+    dvc.yaml name the formats folder, so the new entry reruns export with no edit there either."""
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "src/paddy_edge", src / "paddy_edge", ignore=shutil.ignore_patterns("__pycache__"))
+    family = src / "paddy_edge/formats/onnx_formats.py"
+    text = family.read_text()
+    family.write_text(text[: text.rindex(")")].rstrip() + NEW_FORMAT + "\n")
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK_PARAMS, str(ROOT / "params.yaml")],
+        env={**os.environ, "PYTHONPATH": str(src)},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    accepted, refused = (json.loads(line) for line in result.stdout.splitlines())
+    assert accepted[-1] == "onnx_copy"
+    assert "onnx_copy is converted from onnx_int8: list onnx_int8 too" in " ".join(refused)
+    assert "onnx_copy" not in formats.REGISTRY  # this checkout's registry is untouched
+    export_deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["export"]["deps"]
+    assert "src/paddy_edge/formats" in export_deps
 
 
 def test_each_format_writes_its_files_and_the_card_lists_them(every_format) -> None:
@@ -83,7 +122,7 @@ def test_each_format_writes_its_files_and_the_card_lists_them(every_format) -> N
         assert built["files"] == files and all((out / f).is_file() for f in files), name
         assert built["bytes"] == sum((out / f).stat().st_size for f in files)
         for file in files:
-            assert card["files"][file]["sha256"] == paths.sha256(out / file)
+            assert card["files"][file]["sha256"] == outputs.sha256(out / file)
     assert card["onnx_nodes"]["slimmed"] <= card["onnx_nodes"]["exported"]
     assert card["calibration_photos"] == 16
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no scratch file left
@@ -266,3 +305,17 @@ def test_executorch_folds_the_heads_batchnorms_into_the_linears_after_them() -> 
         torch.testing.assert_close(folded(batch), network(batch), atol=1e-5, rtol=1e-5)
         assert torch.equal(kept(batch), network(batch))
     assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in network.modules()) == 2  # a copy was folded
+
+
+@pytest.mark.parametrize("section", ["export", "gates"])
+def test_a_misspelt_format_is_named_with_the_one_meant(section: str) -> None:
+    base = read_yaml(ROOT / "params.yaml")
+    overlay = (
+        {"export": {"formats": [*base["export"]["formats"], "onnx_int9"]}}
+        if section == "export"
+        else {"gates": {"formats": {"onnx_int9": {"max_size_mb": 3}}}}
+    )
+    with pytest.raises(
+        ValidationError, match="'onnx_int9' is no format export builds \\(did you mean 'onnx_int8'"
+    ):
+        Params.model_validate(deep_merge(base, overlay))

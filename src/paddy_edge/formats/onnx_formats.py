@@ -104,5 +104,12 @@ def _load_onnx(file: Path, threads: int) -> Runner:
 
 FORMATS = (
     Format("onnx", paths.ONNX_MODEL, _load_onnx, _write_onnx),
-    Format("onnx_int8", paths.ONNX_INT8_MODEL, _load_onnx, _write_onnx_int8, source="onnx", twin="onnx"),
+    Format(
+        "onnx_int8",
+        paths.EXPORTED / "model.int8.onnx",
+        _load_onnx,
+        _write_onnx_int8,
+        source="onnx",
+        twin="onnx",
+    ),
 )

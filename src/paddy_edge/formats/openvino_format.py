@@ -32,7 +32,7 @@ def _write_openvino_int8(network: torch.nn.Module, spec: ExportSpec, target: Pat
 
     assert spec.calibration is not None, "export passes calibration photos to the int8 formats"
     nncf.set_log_level(logging.ERROR)  # its progress bars and INFO lines would bury export's own output
-    model = ov.Core().read_model(str(target.with_name(paths.OPENVINO_MODEL.name)))
+    model = ov.Core().read_model(str(target.with_name(IR.name)))
     photos = nncf.Dataset(list(spec.calibration), lambda photo: photo[None])
     quantized = nncf.quantize(model, photos, subset_size=len(spec.calibration))
     ov.save_model(quantized, str(target))
@@ -55,16 +55,17 @@ def _load_openvino(file: Path, threads: int) -> Runner:
     return run
 
 
-INT8_IR = paths.OPENVINO_INT8_MODEL
+IR = paths.EXPORTED / "model.xml"  # with model.bin beside it
+INT8_IR = paths.EXPORTED / "model.int8.xml"  # with model.int8.bin
 FORMATS = (
     Format(
         "openvino",
-        paths.OPENVINO_MODEL,
+        IR,
         _load_openvino,
         _write_openvino,
         source="onnx",
         requires=("openvino",),
-        companions=(paths.OPENVINO_MODEL.with_suffix(".bin").name,),
+        companions=(IR.with_suffix(".bin").name,),
     ),
     Format(
         "openvino_int8",
