@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ..helpers import ROOT
-from .test_dvc_deps import _imports, _module_file
+from ..pipeline.test_dvc_deps import _imports, _module_file
 
 HEAVY = ("torch", "mlflow", "typer", "pydantic", "numpy", "yaml", "fastai", "timm")
 STDLIB_ONLY = [
