@@ -36,7 +36,7 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """model.ptl, model.onnx, labels.txt and model_card.json of an untrained 32-px network with the
     real labels, written by the export stage's own write_bundle."""
     from paddy_edge import formats
-    from paddy_edge.data.sample import PADDY_LABELS
+    from paddy_edge.data.labels import PADDY_LABELS
     from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
     from paddy_edge.stages.export import model_metadata, tiny_network, write_bundle
 

@@ -18,8 +18,9 @@ import tree_sitter_dart
 import yaml
 
 from paddy_edge.app.app_assets import APP_ASSETS, app_files, check_bundle
-from paddy_edge.card import APP_INPUT_CONTRACT, APP_OUTPUT, APP_SCALE, check_app_contract
+from paddy_edge.card import check_app_contract
 from paddy_edge.errors import UserError
+from paddy_edge.phone.contract import APP_INPUT_CONTRACT, APP_OUTPUT, APP_SCALE
 
 from ..helpers import ROOT
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from paddy_edge.preprocess import app_input, softmax, squish_nearest
+from paddy_edge.phone.preprocess import app_input, softmax, squish_nearest
 
 
 def test_nearest_takes_floor_of_scaled_coordinates() -> None:

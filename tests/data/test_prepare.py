@@ -13,7 +13,8 @@ from PIL import Image
 
 from paddy_edge.config import PrepareParams
 from paddy_edge.data.archive import extract_zip
-from paddy_edge.data.sample import PADDY_LABELS, write_sample_zip
+from paddy_edge.data.labels import PADDY_LABELS
+from paddy_edge.data.sample import write_sample_zip
 from paddy_edge.errors import UserError
 from paddy_edge.stages.prepare import prepare
 

@@ -11,7 +11,8 @@ from PIL import Image
 
 from paddy_edge.config import SampleParams
 from paddy_edge.data.archive import extract_zip
-from paddy_edge.data.sample import PADDY_LABELS, write_sample_zip
+from paddy_edge.data.labels import PADDY_LABELS
+from paddy_edge.data.sample import write_sample_zip
 
 
 def test_sample_zip_has_the_kaggle_layout(tmp_path: Path, tiny_sample: SampleParams) -> None:

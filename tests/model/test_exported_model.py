@@ -46,7 +46,7 @@ def test_lite_and_onnx_agree_with_eager_on_real_prepared_images(
     pipeline: Pipeline, card: dict, monkeypatch
 ) -> None:
     from paddy_edge.formats import runner
-    from paddy_edge.preprocess import load_app_input
+    from paddy_edge.phone.preprocess import load_app_input
 
     monkeypatch.chdir(pipeline.workspace)
     manifest = pd.read_csv("data/prepared/manifest.csv")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from paddy_edge.paths import atomic_dir, atomic_file
+from paddy_edge.runtime.outputs import atomic_dir, atomic_file
 
 
 def test_atomic_dir_moves_into_place_on_success(tmp_path: Path) -> None:

@@ -20,10 +20,11 @@ from PIL import Image, ImageFile
 
 from paddy_edge.config import PrepareParams
 from paddy_edge.data.archive import extract_zip
-from paddy_edge.data.sample import PADDY_LABELS, write_sample_zip
+from paddy_edge.data.labels import PADDY_LABELS
+from paddy_edge.data.sample import write_sample_zip
 from paddy_edge.errors import UserError
+from paddy_edge.phone.preprocess import app_input, load_app_input
 from paddy_edge.predict import classify
-from paddy_edge.preprocess import app_input, load_app_input
 from paddy_edge.stages import evaluate
 from paddy_edge.stages.prepare import prepare
 
@@ -219,7 +220,7 @@ def test_evaluate_skips_an_unreadable_validation_photo_and_says_which(
 
 
 def test_the_shared_loader_gives_one_clear_reason(tmp_path: Path) -> None:
-    from paddy_edge.images import UnreadableImage
+    from paddy_edge.phone.images import UnreadableImage
 
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(png_claiming(30000, 30000))

@@ -15,6 +15,7 @@ from paddy_edge import paths
 from paddy_edge.formats import ExportSpec
 from paddy_edge.formats.torch_formats import _write_lite
 from paddy_edge.model import ModelSpec, load_trained
+from paddy_edge.runtime import outputs
 
 from ..helpers.params import set_params
 from ..helpers.pipeline import Pipeline, params_with
@@ -58,7 +59,7 @@ def _slow_lite_model(workspace: Path) -> None:
     lite = workspace / paths.LITE_MODEL
     _write_lite(FiveTimesTheWork(network).eval(), ExportSpec(model, card, 17), lite)
     # as export records what it wrote: the gate judges only files the card vouches for
-    card["files"][lite.name] = {"bytes": lite.stat().st_size, "sha256": paths.sha256(lite)}
+    card["files"][lite.name] = {"bytes": lite.stat().st_size, "sha256": outputs.sha256(lite)}
     (workspace / paths.MODEL_CARD).write_text(json.dumps(card, indent=2))
 
 

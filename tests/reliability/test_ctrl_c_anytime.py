@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from paddy_edge import paths
+from paddy_edge.runtime import outputs
 
 from ..helpers.cli import start_cli
 from ..helpers.params import write_params
@@ -53,7 +54,7 @@ def test_ctrl_c_at_any_moment_of_a_stage(tmp_path: Path, delay_s: float) -> None
         assert stderr.count("interrupted") == 1 and "Traceback" not in stderr and "Aborted" not in stderr
         assert not (tmp_path / paths.RAW).exists() or (tmp_path / paths.RAW / "train.csv").is_file()
     assert temps_under(tmp_path) == []
-    assert not paths.lock_file("fetch", tmp_path).exists()
+    assert not outputs.lock_file("fetch", tmp_path).exists()
 
 
 def test_a_ctrl_c_python_drops_still_stops_the_output_from_landing(tmp_path: Path) -> None:
@@ -63,7 +64,7 @@ def test_a_ctrl_c_python_drops_still_stops_the_output_from_landing(tmp_path: Pat
         f"""
         import os, signal
         from pathlib import Path
-        from paddy_edge import paths
+        from paddy_edge.runtime import outputs
         from paddy_edge.runtime import interrupts
 
         interrupts.install()
@@ -77,7 +78,7 @@ def test_a_ctrl_c_python_drops_still_stops_the_output_from_landing(tmp_path: Pat
         Collected()
         print("went on", interrupts.requested())
         try:
-            with paths.atomic_dir(Path({str(tmp_path / "out")!r})) as work:
+            with outputs.atomic_dir(Path({str(tmp_path / "out")!r})) as work:
                 (work / "part").write_text("built")
         except KeyboardInterrupt:
             print("not committed")

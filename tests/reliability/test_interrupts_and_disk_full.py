@@ -16,6 +16,7 @@ import mlflow
 import pytest
 
 from paddy_edge import paths
+from paddy_edge.runtime import outputs
 from paddy_edge.stages import STAGES
 
 from ..helpers.cli import start_cli
@@ -46,7 +47,7 @@ def _wait_for_temps(process: subprocess.Popen, workspace: Path, stage: str) -> N
 
 
 def _lock_held(workspace: Path, stage: str) -> bool:
-    lock = paths.lock_file(stage, workspace)
+    lock = outputs.lock_file(stage, workspace)
     return lock.is_file() and lock.read_text().startswith("pid")
 
 
@@ -68,7 +69,7 @@ def test_ctrl_c_in_each_stage_leaves_nothing_behind(pipeline: Pipeline, tmp_path
     assert process.returncode == 130, stdout + stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert temps_under(clone.workspace) == []
-    assert not paths.lock_file(stage, clone.workspace).exists()
+    assert not outputs.lock_file(stage, clone.workspace).exists()
     assert all(run.info.status != "RUNNING" for run in _runs(clone))
 
 
@@ -108,7 +109,7 @@ def test_killing_dvc_does_not_let_a_second_repro_race_the_orphaned_stage(
     deadline = time.monotonic() + 120
     while not _lock_held(clone.workspace, "train") and time.monotonic() < deadline:
         time.sleep(0.05)
-    orphan = int(paths.lock_file("train", clone.workspace).read_text().split()[1])
+    orphan = int(outputs.lock_file("train", clone.workspace).read_text().split()[1])
     dvc.kill()  # as a closed terminal or a cancelled CI job would: the stage goes on alone
     dvc.wait()
     try:
@@ -126,13 +127,13 @@ def test_a_batch_larger_than_the_training_set_fails_instead_of_training_nothing(
 ) -> None:
     clone = pipeline.clone(tmp_path / "ws")
     set_params(clone.workspace, train={"batch_size": 5000})
-    weights = paths.sha256(clone.workspace / paths.WEIGHTS)
+    weights = outputs.sha256(clone.workspace / paths.WEIGHTS)
 
     result = clone.stage("train")
 
     assert result.returncode == 2
     assert "train.batch_size=5000 is more than the" in " ".join(result.stderr.split())
-    assert paths.sha256(clone.workspace / paths.WEIGHTS) == weights
+    assert outputs.sha256(clone.workspace / paths.WEIGHTS) == weights
     assert [run.info.status for run in _runs(clone)] == ["FAILED"]
 
 

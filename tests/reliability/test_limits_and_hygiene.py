@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from paddy_edge import paths
 from paddy_edge.data.archive import ZipLimits, extract_zip, verify_zip
 from paddy_edge.data.sample import write_sample_zip
 from paddy_edge.errors import UserError
+from paddy_edge.runtime import outputs
 
 from ..helpers.cli import cli
 from ..helpers.params import write_params
@@ -117,7 +117,7 @@ def test_an_invalid_registered_model_name_is_a_params_error(tmp_path: Path) -> N
 def test_outputs_get_the_users_umask(tmp_path: Path, umask: int) -> None:
     previous = os.umask(umask)
     try:
-        with paths.atomic_dir(tmp_path / "out") as staging:
+        with outputs.atomic_dir(tmp_path / "out") as staging:
             (staging / "file").write_text("x")
     finally:
         os.umask(previous)
@@ -143,8 +143,8 @@ def test_fetch_removes_what_a_killed_run_left_and_says_so(tmp_path: Path) -> Non
 def _hold_lock(stage: str, cwd: Path) -> subprocess.Popen:
     """Another process running `stage` in `cwd` (it holds the lock until killed)."""
     code = (
-        "import sys, time; from paddy_edge import paths\n"
-        f"with paths.stage_lock({stage!r}):\n    print('locked', flush=True); time.sleep(600)\n"
+        "import sys, time; from paddy_edge.runtime import outputs\n"
+        f"with outputs.stage_lock({stage!r}):\n    print('locked', flush=True); time.sleep(600)\n"
     )
     holder = subprocess.Popen([sys.executable, "-c", code], cwd=cwd, stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
@@ -168,7 +168,7 @@ def test_a_second_writer_is_refused_until_the_first_dies(tmp_path: Path) -> None
     while (rerun := cli("fetch", cwd=tmp_path)).returncode != 0 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert rerun.returncode == 0, rerun.stderr
-    assert not paths.lock_file("fetch", tmp_path).exists()  # a finished stage leaves no lock file
+    assert not outputs.lock_file("fetch", tmp_path).exists()  # a finished stage leaves no lock file
 
 
 def test_sample_zip_still_fits_the_default_limits(tmp_path: Path, tiny_sample) -> None:

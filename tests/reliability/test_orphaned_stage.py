@@ -4,7 +4,7 @@ lock never sees it); the orphan must then not overwrite them. It commits nothing
 
 Real dvc in a temporary repository; the stage is a small program that starts as `python -m paddy_edge`
 does (interrupts.install, orphans.remember), waits at a barrier the test controls, and then writes its
-output through paths.write_json, the way every stage commits an output."""
+output through outputs.write_json, the way every stage commits an output."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ DVC = Path(sys.executable).with_name("dvc")
 STAGE = """
 import os, sys, time
 from pathlib import Path
-from paddy_edge import paths
+from paddy_edge.runtime import outputs
 from paddy_edge.runtime import interrupts, orphans
 from paddy_edge.errors import UserError
 
@@ -34,7 +34,7 @@ Path("ready").write_text(str(os.getpid()))
 while not Path("go").exists():
     time.sleep(0.05)
 try:
-    paths.write_json(Path("out.json"), {"written_by": os.getpid()})
+    outputs.write_json(Path("out.json"), {"written_by": os.getpid()})
     Path("result.txt").write_text("committed")
 except UserError as exc:
     Path("result.txt").write_text(f"refused: {exc}")

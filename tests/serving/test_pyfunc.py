@@ -17,6 +17,7 @@ from paddy_edge.predict import classify
 from paddy_edge.serving.pyfunc import ARTIFACTS, DECODES_ENV, MAX_PIXELS_ENV, SIGNATURE, encode_image
 from paddy_edge.tracking.registry import MODEL_DESCRIPTION
 
+from ..helpers import ROOT
 from ..reliability.test_bad_images import jpeg_claiming, photo, png_claiming, truncated
 from .conftest import ServedModel
 from .photos import noisy_photo
@@ -70,15 +71,13 @@ def test_the_registered_version_is_a_logged_model_with_signature_example_and_the
         assert shipped.read_bytes() == (served_model.export_dir / file).read_bytes(), key
     example = json.loads((local / "serving_input_example.json").read_text())
     assert example["dataframe_split"]["columns"] == ["image"] and example["params"] == {"k": 3}
+    # The phone package's files and the model's code file, byte for byte as in src/: nothing rewritten.
+    phone = ROOT / "src/paddy_edge/phone"
     code = sorted(str(p.relative_to(local / "code")) for p in (local / "code").rglob("*.py"))
-    assert code == [
-        "paddy_edge_model/__init__.py",
-        "paddy_edge_model/images.py",
-        "paddy_edge_model/preprocess.py",
-        "paddy_edge_model/pyfunc.py",
-    ]
-    shipped = (local / "code/paddy_edge_model/pyfunc.py").read_text()
-    assert "from paddy_edge_model.images import" in shipped and "from paddy_edge." not in shipped
+    assert code == sorted(f"paddy_edge_phone/{p.name}" for p in phone.glob("*.py"))
+    for file in phone.glob("*.py"):
+        assert (local / "code/paddy_edge_phone" / file.name).read_bytes() == file.read_bytes(), file.name
+    assert (local / "pyfunc.py").read_bytes() == (ROOT / "src/paddy_edge/serving/pyfunc.py").read_bytes()
 
 
 def test_it_answers_as_the_phone_lite_model_does(served_model: ServedModel, champion, tmp_path: Path) -> None:
@@ -205,12 +204,15 @@ def test_the_model_runs_the_code_logged_with_it(served_model: ServedModel, tmp_p
     script = (
         "import sys, mlflow, pandas as pd\n"
         f"m = mlflow.pyfunc.load_model({served_model.model_uri!r})\n"
-        "print(sys.modules['paddy_edge_model.images'].__file__)\n"
-        "print(sys.modules['paddy_edge_model.preprocess'].__file__)\n"
+        "print(sys.modules['paddy_edge_phone.images'].__file__)\n"
+        "print(sys.modules['paddy_edge_phone.preprocess'].__file__)\n"
         f"print(m.predict(pd.DataFrame({{'image': [{encode_image(noisy_photo(1))!r}]}}))['label'][0])\n"
     )
     labels = json.loads((served_model.export_dir / "model_card.json").read_text())["labels"]
-    for first in ("import paddy_edge.images, paddy_edge.preprocess\n", ""):  # the checkout's, or none
+    for first in (
+        "import paddy_edge.phone.images, paddy_edge.phone.preprocess\n",
+        "",
+    ):  # the checkout's, or none
         result = subprocess.run(
             [sys.executable, "-c", first + script],
             env=served_model.env,
@@ -221,5 +223,5 @@ def test_the_model_runs_the_code_logged_with_it(served_model: ServedModel, tmp_p
         assert result.returncode == 0, result.stderr[-3000:]
         images, preprocess, label = result.stdout.strip().splitlines()[-3:]
         for module in (images, preprocess):
-            assert "/artifacts/code/paddy_edge_model/" in module and "/src/" not in module
+            assert "/artifacts/code/paddy_edge_phone/" in module and "/src/" not in module
         assert label in labels

@@ -18,7 +18,7 @@ NAME = "paddy-edge-versions"
 
 def _bundle(out: Path, seed: int) -> Path:
     from paddy_edge import formats
-    from paddy_edge.data.sample import PADDY_LABELS
+    from paddy_edge.data.labels import PADDY_LABELS
     from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
     from paddy_edge.stages.export import model_metadata, tiny_network, write_bundle
 

@@ -21,7 +21,8 @@ from paddy_edge.app import apk_check
 from paddy_edge.app.app_assets import APP_ASSETS
 from paddy_edge.ci import gated, release
 from paddy_edge.ci import report as ci_report
-from paddy_edge.ci.github_api import GitHubStandIn
+from paddy_edge.ci.github import GitHub, MissingSetting
+from paddy_edge.ci.github_standin import GitHubStandIn
 from paddy_edge.errors import UserError
 
 from ..app.test_app_assets import passed_gate
@@ -152,9 +153,21 @@ def test_comment_is_created_once_then_updated_in_place(github: GitHubStandIn, tm
 
 def test_the_stand_in_refuses_a_call_without_a_token(github: GitHubStandIn) -> None:
     with pytest.raises(urllib.error.HTTPError, match="401"):
-        ci_report._request("GET", f"{github.url}/repos/org/paddy/issues/7/comments", "")
+        GitHub("org/paddy", "", github.url).request("GET", "/repos/org/paddy/issues/7/comments")
     with pytest.raises(urllib.error.HTTPError, match="404"):
-        ci_report._request("GET", f"{github.url}/repos/org/paddy/pulls", "gh-token")
+        GitHub("org/paddy", "gh-token", github.url).request("GET", "/repos/org/paddy/pulls")
+
+
+def test_the_client_reads_its_settings_from_a_workflows_environment() -> None:
+    """GitHub Enterprise (or make ci-local's stand-in) through GITHUB_API_URL; github.com without it; the
+    token never in the client's repr (a traceback or a log line that prints it)."""
+    env = {"GITHUB_TOKEN": "gh-secret", "GITHUB_REPOSITORY": "org/paddy"}
+    assert GitHub.from_environment(env).api == "https://api.github.com"
+    enterprise = GitHub.from_environment({**env, "GITHUB_API_URL": "https://ghe.example/api/v3"})
+    assert enterprise.api == "https://ghe.example/api/v3" and "gh-secret" not in repr(enterprise)
+    for missing in ("GITHUB_TOKEN", "GITHUB_REPOSITORY"):
+        with pytest.raises(MissingSetting, match="GITHUB_TOKEN and GITHUB_REPOSITORY"):
+            GitHub.from_environment({k: v for k, v in env.items() if k != missing})
 
 
 # --- the release ----------------------------------------------------------------------------------------
@@ -400,7 +413,7 @@ def test_a_format_that_failed_its_gate_is_marked_in_the_table(tmp_path: Path) ->
 
 def _bundle_with_formats(out: Path, names: tuple[str, ...]) -> dict:
     from paddy_edge import formats
-    from paddy_edge.data.sample import PADDY_LABELS
+    from paddy_edge.data.labels import PADDY_LABELS
     from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
     from paddy_edge.stages.export import model_metadata, tiny_network, write_bundle
 

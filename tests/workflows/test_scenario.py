@@ -28,7 +28,7 @@ import pytest
 
 from paddy_edge.app.app_assets import APP_ASSETS
 from paddy_edge.ci import report
-from paddy_edge.ci.github_api import BOT, GitHubStandIn
+from paddy_edge.ci.github_standin import BOT, GitHubStandIn
 
 from ..helpers import ROOT
 
