@@ -81,7 +81,7 @@ smoke: setup ## The whole pipeline offline on generated sample data, in .smoke/ 
 TEST_WORKERS ?= 2
 PYTEST := python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
-test: setup ## Run the tests (data, code, model, and a real dvc repro in a temporary copy): what CI runs
+test: setup ## Run the tests (data, model, pipeline, tracking, serving, app, workflows; a real dvc repro in a temporary copy): what CI runs
 	$(PYTEST) --durations=20
 
 test-fast: setup ## The tests without a dvc repro, training or signals (not `slow`): under 2 minutes

@@ -49,7 +49,7 @@ GATE_REPORT = REPORTS / "gate.json"
 DEVICE_REPORT = REPORTS / "device_check.json"  # make device-check, outside dvc.yaml
 DEVICE_EXECUTORCH_REPORT = REPORTS / "device_check_executorch.json"
 
-# What each stage writes: dvc.yaml's outs, metrics and plots say the same (tests/code/test_dvc_deps.py).
+# What each stage writes: dvc.yaml's outs, metrics and plots say the same (tests/pipeline/test_dvc_deps.py).
 OUTPUTS = {
     "fetch": (RAW,),
     "prepare": (PREPARED, DATA_REPORT),

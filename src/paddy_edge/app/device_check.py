@@ -110,7 +110,7 @@ def _validation(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def check_executorch(root: Path) -> dict:
     # executorch.runtime directly, not paddy_edge.formats: the ci modules import only the standard
-    # library and each other (tests/code/test_import_isolation.py)
+    # library and each other (tests/package/test_import_isolation.py)
     from executorch.runtime import Runtime
 
     inputs, pipeline_top1, truth = _validation(root)

@@ -89,7 +89,8 @@ def configure_signing(android_dir: Path, environ: dict[str, str], *, write: bool
             raise UserError(
                 f"{environ['GITHUB_REF']} is a release tag, and a published APK must be signed with the "
                 f"project's key (or users cannot update in place): set the repository secrets "
-                f"{', '.join(SIGNING_VARIABLES)} (Settings > Secrets and variables > Actions; see docs/ci-cd.md). "
+                f"{', '.join(SIGNING_VARIABLES)} (Settings > Secrets and variables > Actions; "
+                "see docs/ci-cd.md). "
                 "A manual run of the workflow on a branch, or a release of the smoke model "
                 "(RELEASE_PROFILE=smoke), builds debug-signed APKs without them."
             )
