@@ -41,6 +41,13 @@ SMOKE_MODEL_NOTE = (
     "profile for a model to use."
 )
 
+IOS_UNSIGNED_NOTE = (
+    "An **unsigned** build of the same app and model for iPhones (`flutter build ios --release "
+    "--no-codesign`): no iPhone installs it as it is. Signing takes an Apple Developer Program membership, "
+    "a distribution certificate and a provisioning profile for the bundle id `org.paddyedge.paddyEdgeApp`, "
+    "then `flutter build ipa` (docs/ci-cd.md, Signing the iOS app)."
+)
+
 RELEASE_TAG_PREFIX = "refs/tags/v"  # the refs release.yml publishes from (its publish job's condition)
 
 
@@ -174,7 +181,13 @@ def formats_list(card: dict) -> str:
 
 
 def release_notes(
-    tag: str, card: dict, gate_markdown: str, signing: str, checksums: str, gated: dict | None = None
+    tag: str,
+    card: dict,
+    gate_markdown: str,
+    signing: str,
+    checksums: str,
+    gated: dict | None = None,
+    ios_asset: str = "",
 ) -> str:
     """The release's page: the commit main gated and its MLflow run, the gate table, the APKs, sums."""
     signed = (
@@ -213,6 +226,7 @@ def release_notes(
             "`app-arm64-v8a-release.apk` fits most phones; `app-release.apk` is universal (all ABIs). "
             "Install by opening the file on the phone (allow installing from this source). " + signed,
             "",
+            *([f"## iOS (unsigned): `{ios_asset}`", IOS_UNSIGNED_NOTE, ""] if ios_asset else []),
             "## SHA-256",
             "```",
             checksums.strip(),
@@ -246,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     notes.add_argument("--signing", choices=("release", "debug"), required=True)
     notes.add_argument("--checksums", type=Path, required=True)
     notes.add_argument("--gated", type=Path, help="gated.json: the commit and MLflow run main gated")
+    notes.add_argument("--ios-asset", default="", help="the unsigned iOS build's file name, if attached")
     notes.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     return exit_code(lambda: _run(args))
@@ -285,6 +300,7 @@ def _run(args: argparse.Namespace) -> None:
                 args.signing,
                 args.checksums.read_text(),
                 json.loads(args.gated.read_text()) if args.gated else None,
+                args.ios_asset,
             )
         )
 
