@@ -436,14 +436,19 @@ def test_the_publish_step_ships_every_gated_format_and_checks_each_against_the_c
         (model / name).write_text("{}" if name.endswith(".json") else "**All gates passed.**")
     (tmp_path / "artifacts/apk").mkdir()
     (tmp_path / "artifacts/apk/app-release.apk").write_bytes(b"apk")
+    (tmp_path / "artifacts/ios").mkdir()  # the ios job's artifact: one zip, its name the job's output
+    (tmp_path / "artifacts/ios/paddy-edge-ios-unsigned-v1.0.0.zip").write_bytes(b"zip")
     env = {"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin", "TAG": "v1.0.0", "SIGNING": "debug"}
+    env |= {"IOS_ASSET": "paddy-edge-ios-unsigned-v1.0.0.zip"}
     env |= {"PYTHON": sys.executable}
     command = step["run"].replace("python3 ", f"{sys.executable} ")
     result = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
     shipped = sorted(p.name for p in (tmp_path / "release").iterdir())
-    assert shipped == sorted([*card["files"], "model_card.json", "app-release.apk"])
+    assert shipped == sorted(
+        [*card["files"], "model_card.json", "app-release.apk", "paddy-edge-ios-unsigned-v1.0.0.zip"]
+    )
     assert {"model.ptl", "model.onnx", "labels.txt"} <= set(shipped) and "gate.json" not in shipped
     check = subprocess.run(
         ["sha256sum", "-c", str(tmp_path / "SHA256SUMS")],
@@ -454,6 +459,7 @@ def test_the_publish_step_ships_every_gated_format_and_checks_each_against_the_c
     assert check.returncode == 0 and check.stdout.count(": OK") == len(shipped)
     notes = (tmp_path / "notes.md").read_text()
     assert "**lite** (the app's): `model.ptl`" in notes and "**onnx**: `model.onnx`" in notes
+    assert "## iOS (unsigned): `paddy-edge-ios-unsigned-v1.0.0.zip`" in notes
 
 
 def test_model_files_refuse_a_file_that_is_not_the_one_the_card_describes(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import yaml
 
 from ..helpers import ROOT
 
-FLUTTER_VERSION = "3.35.7"  # the version pubspec.yaml's environment and README are written against
+FLUTTER_VERSION = "3.38.10"  # the latest 3.38 patch: executorch_flutter needs Flutter >= 3.38, Dart >= 3.10
 
 
 def _workflow(name: str) -> dict:

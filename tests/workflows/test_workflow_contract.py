@@ -42,7 +42,7 @@ def test_ci_runs_on_pull_requests_and_main_and_release_on_tags() -> None:
         WORKFLOWS["release"]
     )
     assert {"lint", "tests", "pipeline"} <= set(WORKFLOWS["ci"]["jobs"])
-    assert set(WORKFLOWS["release"]["jobs"]) == {"model", "apk", "publish"}
+    assert set(WORKFLOWS["release"]["jobs"]) == {"model", "apk", "ios", "publish"}
 
 
 def test_every_action_is_pinned_to_a_commit_with_its_version() -> None:
@@ -120,11 +120,16 @@ def test_release_ships_the_files_export_writes_to_the_paths_the_app_loads() -> N
 
 def test_flutter_is_pinned_and_cached() -> None:
     steps = [
-        s for _, s in _steps(WORKFLOWS["release"]) if s.get("uses", "").startswith("subosito/flutter-action@")
+        s
+        for workflow in WORKFLOWS.values()
+        for _, s in _steps(workflow)
+        if s.get("uses", "").startswith("subosito/flutter-action@")
     ]
-    assert len(steps) == 1
-    assert re.fullmatch(r"\d+\.\d+\.\d+", str(steps[0]["with"]["flutter-version"]))
-    assert steps[0]["with"]["cache"] is True
+    assert len(steps) == 4  # ci: flutter, ios; release: apk, ios
+    assert len({str(s["with"]["flutter-version"]) for s in steps}) == 1
+    for step in steps:
+        assert re.fullmatch(r"\d+\.\d+\.\d+", str(step["with"]["flutter-version"]))
+        assert step["with"]["cache"] is True and step["with"]["channel"] == "stable"
 
 
 def test_secrets_are_never_echoed() -> None:
