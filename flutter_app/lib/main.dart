@@ -1,13 +1,13 @@
 import 'package:flutter/material.dart';
 
 import 'src/classifier.dart';
+import 'src/executorch_classifier.dart';
 import 'src/home_page.dart';
 import 'src/photo_source.dart';
-import 'src/pytorch_lite_classifier.dart';
 
 void main() {
   WidgetsFlutterBinding.ensureInitialized();
-  runApp(PaddyEdgeApp(classifier: PytorchLiteClassifier()));
+  runApp(PaddyEdgeApp(classifier: ExecuTorchClassifier()));
 }
 
 class PaddyEdgeApp extends StatelessWidget {

@@ -1,14 +1,17 @@
 import 'dart:convert';
 import 'dart:io';
-import 'dart:ui' as ui;
+import 'dart:typed_data';
 
+import 'package:executorch_flutter/executorch_flutter.dart'
+    show ExecuTorchInferenceException, ExecuTorchMemoryException, ExecuTorchValidationException;
 import 'package:flutter/services.dart' show PlatformException;
 import 'package:flutter_test/flutter_test.dart';
 import 'package:image_picker/image_picker.dart' show ImageSource;
 import 'package:paddy_edge_app/src/classifier.dart';
+import 'package:paddy_edge_app/src/executorch_classifier.dart' show describeInferenceFailure;
 import 'package:paddy_edge_app/src/model_card.dart';
+import 'package:paddy_edge_app/src/photo_decode.dart' show preparePhoto;
 import 'package:paddy_edge_app/src/photo_source.dart';
-import 'package:paddy_edge_app/src/pytorch_lite_classifier.dart' show warmUpPng;
 
 Map<String, dynamic> _committedCard() =>
     jsonDecode(File('assets/models/model_card.json').readAsStringSync()) as Map<String, dynamic>;
@@ -40,7 +43,7 @@ void main() {
     expect(() => ModelCard.fromJson(card), throwsFormatException);
   });
 
-  group('a card asking for what pytorch_lite cannot do is refused, naming the key', () {
+  group('a card asking for what this app cannot do is refused, naming the key', () {
     final cases = <String, Map<String, dynamic>>{
       'input.resample': _cardWith('resample', 'bilinear'),
       'input.resize': _cardWith('resize', 'center_crop'),
@@ -82,17 +85,66 @@ void main() {
     expect(() => softmax([double.nan, 1]), throwsA(isA<InferenceException>()));
   });
 
-  test('a photo pytorch_lite cannot decode and a model that fails are told apart', () {
+  group('the phone section', () {
+    Map<String, dynamic> withPhone(Map<String, dynamic>? phone) {
+      final card = _committedCard();
+      if (phone == null) {
+        card.remove('phone');
+      } else {
+        card['phone'] = phone;
+      }
+      return card;
+    }
+
+    const fp32 = {'format': 'executorch', 'file': 'model.pte', 'sha256': 'ab12', 'int8': false};
+
+    test('is read when present and may be absent from an older card', () {
+      final phone = ModelCard.fromJson(withPhone(fp32)).phone!;
+      expect([phone.format, phone.file, phone.int8], ['executorch', 'model.pte', false]);
+      expect(phone.describe, 'ExecuTorch fp32 (model.pte, sha256 ab12)');
+      expect(ModelCard.fromJson(withPhone(null)).phone, isNull);
+    });
+
+    test('says int8 when the card asked for the int8 program', () {
+      final int8 = {...fp32, 'format': 'executorch_int8', 'int8': true};
+      expect(ModelCard.fromJson(withPhone(int8)).phone!.describe, startsWith('ExecuTorch int8'));
+    });
+
+    final refused = <String, Map<String, dynamic>>{
+      'phone.format': {...fp32, 'format': 'lite'},
+      'phone.file': {...fp32, 'file': 'model.ptl'},
+      'phone.int8': {...fp32, 'int8': 'no'},
+    };
+    for (final entry in refused.entries) {
+      test('a program the app cannot run is refused: ${entry.key}', () {
+        expect(
+          () => ModelCard.fromJson(withPhone(entry.value)),
+          throwsA(isA<FormatException>().having((e) => e.message, 'message', contains(entry.key))),
+        );
+      });
+    }
+  });
+
+  test('a photo that cannot be decoded and a model that fails are told apart', () {
     expect(
-      describeInferenceFailure(const Exception('Unable to process image bytes')),
-      isA<ImageDecodeException>(),
+      () => preparePhoto(Uint8List.fromList(utf8.encode('not a photo')), 4, 4, [0, 0, 0], [1, 1, 1]),
+      throwsA(isA<ImageDecodeException>()),
     );
-    final failed = describeInferenceFailure(
-      const PlatformException(code: 'error', message: 'shape mismatch'),
-    );
+    final failed = describeInferenceFailure(const ExecuTorchInferenceException('shape mismatch'));
     expect(failed, isA<InferenceException>());
     expect(failed.message, contains('shape mismatch'));
     expect(failed.message, isNot(contains('decoded')));
+    expect(
+      describeInferenceFailure(const ExecuTorchMemoryException('no room')).message,
+      contains('out of memory: no room'),
+    );
+    expect(
+      describeInferenceFailure(const ExecuTorchValidationException('expected [1, 3, 224, 224]')).message,
+      contains('the input does not fit the model'),
+    );
+    const decode = ImageDecodeException(decodeFailureMessage);
+    expect(describeInferenceFailure(decode), same(decode), reason: 'a readable failure passes through');
+    expect(describeInferenceFailure(StateError('boom')).message, contains('boom'));
   });
 
   test('picker failures read as what to do', () {
@@ -108,15 +160,5 @@ void main() {
       describePickFailure(const PlatformException(code: 'odd', message: 'boom'), ImageSource.gallery),
       contains('odd: boom'),
     );
-  });
-
-  testWidgets('the warm-up image is a PNG the engine decodes', (tester) async {
-    await tester.runAsync(() async {
-      final codec = await ui.instantiateImageCodec(warmUpPng);
-      final frame = await codec.getNextFrame();
-      expect([frame.image.width, frame.image.height], [1, 1]);
-      frame.image.dispose();
-      codec.dispose();
-    });
   });
 }

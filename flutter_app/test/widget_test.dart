@@ -15,6 +15,7 @@ const _card = ModelCard(
   mean: [0.485, 0.456, 0.406],
   std: [0.229, 0.224, 0.225],
   placeholder: false,
+  phone: PhoneProgram(format: 'executorch', file: 'model.pte', sha256: '0123456789abcdef0123', int8: false),
 );
 
 class FakeClassifier implements Classifier {
@@ -82,6 +83,12 @@ void main() {
     expect(find.text('Normal'), findsOneWidget);
     expect(find.text('Tungro'), findsNothing);
     expect(find.text('Inference: 42 ms on this phone'), findsOneWidget);
+  });
+
+  testWidgets('the model and the program it runs are named', (tester) async {
+    await _pump(tester, FakeClassifier());
+
+    expect(find.text('Model: paddy-edge, ExecuTorch fp32 (model.pte, sha256 0123456789ab...)'), findsOneWidget);
   });
 
   testWidgets('a model that fails to load says so and disables the buttons', (tester) async {

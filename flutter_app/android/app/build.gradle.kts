@@ -37,8 +37,8 @@ android {
 
     defaultConfig {
         applicationId = appId
-        // Flutter 3.35's floor is API 24 (Android 7.0), and image_picker's Android plugin needs 24 too.
-        // pytorch_android would run from API 21, but the app cannot go below Flutter's floor.
+        // Flutter 3.38's floor, API 24 (Android 7.0); image_picker's Android plugin needs 24 too, and
+        // executorch_flutter runs from API 23, below it.
         minSdk = flutter.minSdkVersion
         targetSdk = flutter.targetSdkVersion
         versionCode = flutter.versionCode
@@ -59,23 +59,15 @@ android {
 
     buildTypes {
         release {
-            // R8 off, on purpose. Flutter's Gradle plugin turns on code and resource shrinking for
-            // release; with it, R8 strips the fbjni classes that PyTorch Android's native code finds by
-            // name (the app crashes in Module.initHybrid() on the first model load), and fbjni's
-            // javax.annotation.Nullable reference can fail the build with "Missing classes".
-            // pytorch_lite's README says to turn both off. Keep rules (org.pytorch.**,
-            // com.facebook.jni.**, com.facebook.soloader.**) would have to track PyTorch's internals,
-            // and the saving is small: the APK is mostly native libraries and the Dart AOT snapshot,
-            // which R8 does not touch.
-            isMinifyEnabled = false
-            isShrinkResources = false
+            // R8 on, as Flutter's Gradle plugin sets it for release. executorch_flutter is a dart:ffi
+            // plugin: its native libraries come in as native assets and no Java or JNI class of it is
+            // looked up by name, so there is nothing for R8 to strip that the app needs (pytorch_lite's
+            // fbjni was, which is why R8 was off before the move to ExecuTorch). image_picker ships its
+            // own consumer rules.
+            isMinifyEnabled = true
+            isShrinkResources = true
             signingConfig = signingConfigs.getByName(if (hasReleaseKey) "release" else "debug")
         }
-    }
-
-    packaging {
-        // pytorch_android and other plugins can each bring these shared libraries.
-        jniLibs.pickFirsts += listOf("lib/**/libc++_shared.so", "lib/**/libfbjni.so")
     }
 }
 

@@ -1,8 +1,6 @@
 import 'dart:math' as math;
 import 'dart:typed_data';
 
-import 'package:flutter/services.dart' show PlatformException;
-
 import 'model_card.dart';
 
 /// The app talks to the model through this interface; widget tests use a fake.
@@ -29,30 +27,13 @@ class ImageDecodeException extends ClassifierException {
   const ImageDecodeException(super.message);
 }
 
-/// The photo decoded, but running the model on it failed.
+/// The photo decoded, but running the model on it failed (executorch_classifier.dart's
+/// describeInferenceFailure words ExecuTorch's errors as this).
 class InferenceException extends ClassifierException {
   const InferenceException(super.message);
 }
 
 const decodeFailureMessage = 'This image could not be decoded. Try another photo (JPEG or PNG).';
-
-/// What the person should read when pytorch_lite fails on a photo. Its image decoder (the `image`
-/// package, in a worker isolate) throws "Unable to process image bytes" for a file it cannot decode;
-/// the native side (PyTorch Android, through Pigeon) fails with a [PlatformException].
-ClassifierException describeInferenceFailure(Object error) {
-  if (error is ClassifierException) {
-    return error;
-  }
-  if (error.toString().contains('Unable to process image bytes')) {
-    return const ImageDecodeException(decodeFailureMessage);
-  }
-  if (error is PlatformException) {
-    return InferenceException(
-      'The model could not run on this photo (${error.code}: ${error.message ?? 'no details'}).',
-    );
-  }
-  return InferenceException('The model could not run on this photo ($error).');
-}
 
 class Prediction {
   const Prediction(this.label, this.probability);
@@ -95,7 +76,6 @@ List<Prediction> topK(List<double> probabilities, List<String> labels, int k) {
 
 /// Probabilities from the model's raw scores (logits), computed stably: the largest logit is
 /// subtracted before exponentiating, so large scores cannot overflow to infinity and NaN.
-/// (pytorch_lite's own getProbabilities exponentiates the raw scores.)
 List<double> softmax(List<double> logits) {
   if (logits.isEmpty) {
     throw const InferenceException('The model returned no scores.');

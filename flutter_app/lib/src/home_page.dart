@@ -142,6 +142,15 @@ class _HomePageState extends State<HomePage> {
           if (card == null && !_busy && _error == null) const Text('No model.'),
           if (ready && _photo == null && _result == null)
             const Text('Take or choose a photo of a rice plant.', textAlign: TextAlign.center),
+          if (card != null) ...[
+            const SizedBox(height: 24),
+            Text(
+              'Model: ${card.name}${card.phone == null ? '' : ', ${card.phone!.describe}'}',
+              key: const Key('model-info'),
+              textAlign: TextAlign.center,
+              style: Theme.of(context).textTheme.bodySmall,
+            ),
+          ],
         ],
       ),
       bottomNavigationBar: SafeArea(

@@ -1,13 +1,16 @@
 import 'dart:convert';
 
-/// What pytorch_lite 4.3.2 does to a photo before the model sees it (its lib/image_utils_isolate.dart):
-/// decode, `copyResize` to the card's width x height (aspect not kept, nearest neighbour), divide each
-/// 8-bit channel by 255, subtract the card's mean and divide by its std, lay the RGB planes out as NCHW
-/// float32; it returns the model's raw output, on which this app computes the softmax. A card that asks
-/// for anything else cannot be honoured on the phone, so [ModelCard.fromJson] refuses it.
+/// What this app does to a photo before the model sees it (preprocess.dart's appInput, after
+/// photo_decode.dart): decode, squish the whole photo to the card's width x height (aspect not kept,
+/// nearest neighbour), divide each 8-bit channel by 255, subtract the card's mean and divide by its std,
+/// lay the RGB planes out as NCHW float32; it reads the model's raw output and computes the softmax
+/// itself. A card that asks for anything else cannot be honoured on the phone, so [ModelCard.fromJson]
+/// refuses it.
 ///
 /// The pipeline checks the same contract before installing a model: APP_INPUT_CONTRACT, APP_SCALE and
-/// APP_OUTPUT in src/paddy_edge/app_assets.py (tests/app/test_flutter_app.py compares the two).
+/// APP_OUTPUT in src/paddy_edge/phone/contract.py (tests/app/test_flutter_app.py compares the two), and
+/// paddy_edge.phone.preprocess.app_input is the mapping it names (test/preprocess_test.dart checks the
+/// Dart side against cases that code generated).
 const Map<String, Object> appInputContract = {
   'channels': 3,
   'layout': 'NCHW',
@@ -28,6 +31,7 @@ class ModelCard {
     required this.mean,
     required this.std,
     required this.placeholder,
+    this.phone,
   });
 
   /// Throws a [FormatException] whose message names the key when the card is malformed or asks for
@@ -51,6 +55,7 @@ class ModelCard {
       mean: _triple(input, 'mean'),
       std: _triple(input, 'std'),
       placeholder: json['placeholder'] as bool? ?? false,
+      phone: PhoneProgram.fromCard(json['phone']),
     );
   }
 
@@ -67,10 +72,58 @@ class ModelCard {
   /// True for the untrained model committed so the app builds before any training.
   final bool placeholder;
 
+  /// Which ExecuTorch program the card describes (its `phone` section), or null on a card written
+  /// before the section existed.
+  final PhoneProgram? phone;
+
   int get numClasses => labels.length;
 }
 
-/// Throws a [FormatException] naming the first key of [card] that pytorch_lite cannot honour.
+/// The card's `phone` section: the program the app runs (the pipeline installs it as model.pte), its
+/// format (`executorch`, or `executorch_int8` only where export.phone_int8 asked for it), its sha256
+/// and whether it is int8.
+class PhoneProgram {
+  const PhoneProgram({required this.format, required this.file, required this.sha256, required this.int8});
+
+  /// Null when [section] is absent; throws a [FormatException] naming the key when it is malformed or
+  /// names a program this app cannot run.
+  static PhoneProgram? fromCard(Object? section) {
+    if (section == null) {
+      return null;
+    }
+    if (section is! Map<String, dynamic>) {
+      throw FormatException('model card phone is ${jsonEncode(section)}, not a section');
+    }
+    final format = section['format'];
+    final file = section['file'];
+    if (format is! String || !format.startsWith('executorch')) {
+      throw FormatException(
+        'model card phone.format is ${jsonEncode(format)}, but this app runs ExecuTorch programs',
+      );
+    }
+    if (file is! String || !file.endsWith('.pte')) {
+      throw FormatException('model card phone.file is ${jsonEncode(file)}, not an ExecuTorch program (.pte)');
+    }
+    final int8 = section['int8'];
+    if (int8 is! bool) {
+      throw FormatException('model card phone.int8 is ${jsonEncode(int8)}, not true or false');
+    }
+    return PhoneProgram(format: format, file: file, sha256: section['sha256'] as String? ?? '', int8: int8);
+  }
+
+  final String format;
+  final String file;
+  final String sha256;
+  final bool int8;
+
+  /// "ExecuTorch fp32 (model.pte, sha256 0123abcd...)".
+  String get describe {
+    final digest = sha256.length > 12 ? '${sha256.substring(0, 12)}...' : sha256;
+    return 'ExecuTorch ${int8 ? 'int8' : 'fp32'} ($file${digest.isEmpty ? '' : ', sha256 $digest'})';
+  }
+}
+
+/// Throws a [FormatException] naming the first key of [card] that this app cannot honour.
 void checkAppContract(Map<String, dynamic> card) {
   final input = card['input'] as Map<String, dynamic>;
   for (final entry in appInputContract.entries) {
