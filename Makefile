@@ -148,7 +148,7 @@ SWEEP_COLUMNS ?= Experiment|train.arch|accuracy.lite|lite.median_ms|lite.size_mb
 sweep: setup ## Queue a DVC experiment per timm model in ARCHS, run JOBS at a time, compare them (needs git)
 	for arch in $(ARCHS); do dvc exp run --queue -S train.arch=$$arch || exit 1; done
 	dvc exp run --run-all --jobs $(JOBS)
-	dvc exp show --no-pager --drop '.*' --keep '$(SWEEP_COLUMNS)' --sort-by reports/eval.json:accuracy.lite
+	dvc exp show --no-pager --drop '.*' --keep '$(SWEEP_COLUMNS)' --sort-by reports/eval.json:accuracy.executorch
 
 BASE ?= main
 metrics-diff: setup ## dvc metrics diff against BASE (default main), as markdown
@@ -156,7 +156,7 @@ metrics-diff: setup ## dvc metrics diff against BASE (default main), as markdown
 
 DEVICE_VENV ?= .venv-device
 # The pipeline outputs to check: the real run's when there is one, else the smoke run's.
-MODEL_ROOT ?= $(if $(wildcard models/export/model.ptl),.,.smoke)
+MODEL_ROOT ?= $(if $(wildcard models/export/model_card.json),.,.smoke)
 
 device-setup: $(DEVICE_VENV)/.installed ## Create .venv-device with torch 2.1.0, the app's runtime
 
@@ -170,9 +170,9 @@ endif
 		-c requirements/device/constraints.txt
 	touch $@
 
-device-check: device-setup setup ## model.ptl in torch 2.1.0 as the app runs it, model.pte in ExecuTorch; both must give the pipeline's answers
-	PYTHONPATH=src $(DEVICE_VENV)/bin/python -m paddy_edge.app.device_check --root $(MODEL_ROOT) $(DEVICE_CHECK_ARGS)
-	$(if $(wildcard $(MODEL_ROOT)/models/export/model.pte),$(BIN)/python -m paddy_edge.app.device_check --root $(MODEL_ROOT) --executorch,@echo "no model.pte: ExecuTorch check skipped")
+device-check: device-setup setup ## The app's .pte in ExecuTorch with the app's preprocessing (and model.ptl in torch 2.1.0, if built): the pipeline's answers
+	$(BIN)/python -m paddy_edge.app.device_check --root $(MODEL_ROOT) --executorch
+	$(if $(wildcard $(MODEL_ROOT)/models/export/model.ptl),PYTHONPATH=src $(DEVICE_VENV)/bin/python -m paddy_edge.app.device_check --root $(MODEL_ROOT) $(DEVICE_CHECK_ARGS),@echo "no model.ptl: the lite model (pytorch_lite's) is not built, its check is skipped")
 
 app-assets: setup ## Copy the exported model into flutter_app/assets (after checking it and that its gate passed)
 	python -m paddy_edge app-assets --from $(MODEL_ROOT)/models/export --gate $(MODEL_ROOT)/reports/gate.json \

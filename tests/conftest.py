@@ -33,8 +33,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """model.ptl, model.onnx, labels.txt and model_card.json of an untrained 32-px network with the
-    real labels, written by the export stage's own write_bundle."""
+    """model.ptl, model.onnx, model.pte (the phone's), labels.txt and model_card.json of an untrained 32-px
+    network with the real labels, written by the export stage's own write_bundle."""
     from paddy_edge import formats
     from paddy_edge.data.labels import PADDY_LABELS
     from paddy_edge.model import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
@@ -45,7 +45,7 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = ModelSpec("tiny-test-network", list(PADDY_LABELS), 32, IMAGENET_MEAN, IMAGENET_STD)
     metadata = {**model_metadata(model, "nearest", "run-of-the-tiny-bundle"), "placeholder": False}
     spec = formats.ExportSpec(model, metadata, 17)
-    write_bundle(network, spec, out, name="paddy-edge-tiny", names=("lite", "onnx"))
+    write_bundle(network, spec, out, name="paddy-edge-tiny", names=("lite", "onnx", "executorch"))
     return out
 
 

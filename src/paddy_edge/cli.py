@@ -86,11 +86,11 @@ def check_params(params: ParamsOption = paths.PARAMS) -> None:
 def predict(
     images: Annotated[list[Path], typer.Argument(help="Image files to classify.")],
     model_dir: Annotated[
-        Path, typer.Option(help="Folder with model.ptl and model_card.json.")
+        Path, typer.Option(help="Folder with the phone program (model.pte) and model_card.json.")
     ] = paths.EXPORTED,
     top_k: Annotated[int, typer.Option(min=1, help="How many labels to show per image.")] = 3,
 ) -> None:
-    """Classify image files with the exported lite model, as the phone would."""
+    """Classify image files with the phone's exported model, preprocessed as the phone does."""
     from paddy_edge.predict import main
 
     if not main(images, model_dir, top_k):

@@ -121,9 +121,15 @@ class ExportParams(Section):
     calibration_images: Annotated[int, Field(ge=1, le=5000, strict=True)]
     qat_epochs: Annotated[int, Field(ge=0, le=50, strict=True)]
     qat_lr: Annotated[float, Field(gt=0, le=1)]
+    # The app runs the int8 ExecuTorch program instead of the fp32 one: off until a device shows that
+    # the plugin's prebuilt runtime has its quantized kernels (docs/app.md).
+    phone_int8: StrictBool = False
 
     @model_validator(mode="after")
     def _qat_needs_its_format(self) -> ExportParams:
+        if self.phone_int8 and _registry().PHONE_INT8_FORMAT not in self.formats:
+            int8 = _registry().PHONE_INT8_FORMAT
+            raise ValueError(f"phone_int8 puts {int8} on the phone: list {int8} in export.formats")
         if self.qat_epochs and "executorch_int8" not in self.formats:
             raise ValueError(
                 "qat_epochs fine-tunes executorch_int8: list executorch_int8 in export.formats, or set "

@@ -29,6 +29,9 @@ LITE_MODEL = EXPORTED / "model.ptl"
 ONNX_MODEL = EXPORTED / "model.onnx"
 EXECUTORCH_MODEL = EXPORTED / "model.pte"
 EXECUTORCH_INT8_MODEL = EXPORTED / "model.int8.pte"
+PHONE_MODEL = (
+    EXECUTORCH_MODEL  # the program the app runs (the registry's phone format; a test holds them equal)
+)
 EXPORT_LABELS = EXPORTED / "labels.txt"
 MODEL_CARD = EXPORTED / "model_card.json"
 LITE_METADATA = "metadata.json"  # inside model.ptl: the card's facts, travelling with the model

@@ -1,4 +1,4 @@
-"""`paddy-edge predict IMAGE...`: the exported lite model on image files, preprocessed as the phone does.
+"""`paddy-edge predict IMAGE...`: the phone's exported model on image files, preprocessed as the phone does.
 A file that is no usable photo gets the reason; the other files still get their answers. A model that cannot
 be loaded, or whose outputs disagree with its model card, is one message saying what to do."""
 
@@ -23,7 +23,7 @@ def top_k(probabilities: np.ndarray, labels: list[str], k: int) -> list[tuple[st
 
 
 def load_model(model_dir: Path) -> tuple[dict, Runner]:
-    """The model card and the lite model of an export folder, checked against each other on a blank
+    """The model card and the phone model of an export folder, checked against each other on a blank
     photo of the card's input size."""
     card_file = model_dir / paths.MODEL_CARD.name
     model_file = model_dir / REGISTRY[PHONE_FORMAT].file.name
@@ -35,7 +35,7 @@ def load_model(model_dir: Path) -> tuple[dict, Runner]:
     except (RuntimeError, ValueError, OSError) as exc:  # what torch raises for a damaged file
         first_sentence = (str(exc).splitlines() or [type(exc).__name__])[0].split(". ")[0][:200]
         raise UserError(
-            f"{model_file} cannot be loaded and run as a lite model ({first_sentence}): it is damaged or "
+            f"{model_file} cannot be loaded and run as the phone model ({first_sentence}): it is damaged or "
             "incomplete. Run dvc repro export (or copy the whole export folder again)."
         ) from None
     if outputs != len(card["labels"]):

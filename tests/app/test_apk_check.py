@@ -80,18 +80,19 @@ def test_a_file_that_is_not_a_dump_is_refused_by_name(tmp_path: Path) -> None:
         apk_check.check([tmp_path / "x.apk"], bogus, APP)
 
 
-def test_the_app_manifest_makes_the_removals_the_check_expects() -> None:
-    """The source side of the same rule: what the merged check forbids, the app's manifest removes."""
+def test_the_app_manifest_asks_for_nothing_the_check_forbids() -> None:
+    """The source side of the same rule: the app's own manifest asks for no forbidden permission (a
+    plugin that merges one in is caught in the merged manifest above)."""
     import xml.etree.ElementTree as ET
 
     tools = "{http://schemas.android.com/tools}"
     android = "{http://schemas.android.com/apk/res/android}"
     root = ET.parse(APP / "android/app/src/main/AndroidManifest.xml").getroot()
-    removed = {
-        e.get(android + "name") for e in root.iter("uses-permission") if e.get(tools + "node") == "remove"
+    asked = {
+        e.get(android + "name") for e in root.iter("uses-permission") if e.get(tools + "node") != "remove"
     }
-    camerax = {"android.permission.RECORD_AUDIO", "android.permission.WRITE_EXTERNAL_STORAGE"}
-    assert camerax <= removed and camerax <= set(apk_check.FORBIDDEN_PERMISSIONS)
+    assert asked and not asked & set(apk_check.FORBIDDEN_PERMISSIONS)
+    assert asked <= apk_check.ALLOWED_PERMISSIONS
 
 
 # --- ELF headers ----------------------------------------------------------------------------------------
@@ -193,40 +194,61 @@ ARM64_4K = _elf(64, 183, [0x1000, 0x1000])
 ARM32_4K = _elf(32, 40, [0x1000])
 
 
-def test_a_good_apk_passes_and_says_pytorch_is_not_16k_aligned(tmp_path: Path) -> None:
+def test_a_16k_aligned_apk_passes(tmp_path: Path) -> None:
     arm64 = _apk(
         tmp_path / "app-arm64-v8a-release.apk",
         {
             "lib/arm64-v8a/libflutter.so": ARM64_OK,
             "lib/arm64-v8a/libapp.so": ARM64_OK,
-            "lib/arm64-v8a/libpytorch_jni_lite.so": ARM64_4K,
-            "lib/arm64-v8a/libfbjni.so": ARM64_4K,
+            "lib/arm64-v8a/libexecutorch.so": ARM64_OK,
         },
     )
-    arm32 = _apk(
-        tmp_path / "app-armeabi-v7a-release.apk", {"lib/armeabi-v7a/libpytorch_jni_lite.so": ARM32_4K}
-    )
+    arm32 = _apk(tmp_path / "app-armeabi-v7a-release.apk", {"lib/armeabi-v7a/libold.so": ARM32_4K})
     report, problems, warnings = apk_check.check([arm32, arm64], _dump("merged_fixed", "aapt2"), APP)
     text = "\n".join(report)
     assert problems == [] and warnings == []
     assert text.index("app-arm64-v8a-release.apk") < text.index("app-armeabi-v7a-release.apk"), "arm64 first"
     assert f"{arm64.stat().st_size:,} bytes" in text
     assert "| `lib/arm64-v8a/libflutter.so` | AArch64, 64-bit | 0x4000 |" in text
-    assert "`lib/arm64-v8a/libpytorch_jni_lite.so` | AArch64, 64-bit | 0x1000 |" in text
-    assert "**not aligned** (expected: PyTorch Android 2.1.0)" in text
-    assert "2 64-bit libraries are from PyTorch Android 2.1.0" in text and "sideloaded" in text
     assert "32-bit ABI: not required" in text
+    assert "Every 64-bit native library is 16 KB aligned" in text
 
 
-def test_an_unexpected_misaligned_library_warns_and_a_misaligned_zip_entry_counts(tmp_path: Path) -> None:
-    apk = _apk(tmp_path / "app-arm64-v8a-release.apk", {"lib/arm64-v8a/libother.so": ARM64_OK}, align=4096)
-    libraries = page_alignment.library_alignments(apk, zipfile.ZipFile(apk))
-    assert libraries[0].elf_aligned and not libraries[0].zip_aligned
-    assert libraries[0].zip_offset % 4096 == 0
-    _, problems, warnings = apk_check.check([apk], _dump("merged_fixed", "aapt2"), APP)
-    assert problems == [] and warnings == [
-        "lib/arm64-v8a/libother.so is not 16 KB aligned and is not from PyTorch Android"
+def test_a_4k_aligned_library_fails_and_so_does_a_misaligned_zip_entry(tmp_path: Path) -> None:
+    apk = _apk(tmp_path / "app-arm64-v8a-release.apk", {"lib/arm64-v8a/libold.so": ARM64_4K})
+    report, problems, _ = apk_check.check([apk], _dump("merged_fixed", "aapt2"), APP)
+    assert problems == [
+        "lib/arm64-v8a/libold.so is not 16 KB aligned (smallest LOAD p_align 0x1000): a 16 KB-page device "
+        "cannot load it and Google Play refuses the app"
     ]
+    assert "**not aligned**: fails the check" in "\n".join(report)
+    shifted = _apk(tmp_path / "app-x86_64-release.apk", {"lib/arm64-v8a/libother.so": ARM64_OK}, align=4096)
+    libraries = page_alignment.library_alignments(shifted, zipfile.ZipFile(shifted))
+    assert libraries[0].elf_aligned and not libraries[0].zip_aligned
+    _, problems, _ = apk_check.check([shifted], _dump("merged_fixed", "aapt2"), APP)
+    assert len(problems) == 1 and "zip offset" in problems[0]
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build shared libraries")
+def test_libraries_linked_here_with_4k_and_16k_pages_fail_and_pass(tmp_path: Path) -> None:
+    """Real ELF files from the linker, not generated headers: -z max-page-size sets each LOAD's p_align,
+    as the NDK's flag for 16 KB pages does."""
+    source = tmp_path / "lib.c"
+    source.write_text("int paddy(int x) { return 2 * x; }\n")
+    built = {}
+    for page in (0x1000, 0x4000):
+        library = tmp_path / f"lib{page:x}.so"
+        subprocess.run(
+            ["gcc", "-shared", "-fPIC", f"-Wl,-z,max-page-size={page:#x}", "-o", str(library), str(source)],
+            check=True,
+        )
+        built[page] = library.read_bytes()
+    apk = _apk(
+        tmp_path / "app-x86_64-release.apk",
+        {"lib/x86_64/libsixteen.so": built[0x4000], "lib/x86_64/libfour.so": built[0x1000]},
+    )
+    _, problems, _ = apk_check.check([apk], _dump("merged_fixed", "aapt2"), APP)
+    assert len(problems) == 1 and problems[0].startswith("lib/x86_64/libfour.so is not 16 KB aligned")
 
 
 def test_an_apk_without_the_model_or_with_another_fails(tmp_path: Path) -> None:
@@ -245,7 +267,7 @@ def test_an_apk_without_the_model_or_with_another_fails(tmp_path: Path) -> None:
 
 
 def test_the_command_fails_on_problems_and_appends_the_summary(tmp_path: Path) -> None:
-    apk = _apk(tmp_path / "app-arm64-v8a-release.apk", {"lib/arm64-v8a/libpytorch_jni_lite.so": ARM64_4K})
+    apk = _apk(tmp_path / "app-arm64-v8a-release.apk", {"lib/arm64-v8a/libexecutorch.so": ARM64_OK})
     summary = tmp_path / "summary.md"
     summary.write_text("before\n")
     command = [

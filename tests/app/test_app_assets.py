@@ -26,8 +26,8 @@ def app(tmp_path: Path) -> Path:
 
 
 def judged(export: Path) -> dict:
-    """What a gate report says of the model it judged: the bytes of export's model.ptl."""
-    return {"model_sha256": hashlib.sha256((export / "model.ptl").read_bytes()).hexdigest()}
+    """What a gate report says of the model it judged: the bytes of export's model.pte."""
+    return {"model_sha256": hashlib.sha256((export / "model.pte").read_bytes()).hexdigest()}
 
 
 def passed_gate(bundle: Path, target: Path) -> Path:
@@ -58,9 +58,9 @@ def test_install_puts_the_exported_model_where_the_app_loads_it(
         ({"passed": True, "mlflow_run_id": "another-run"}, "passed MLflow run another-run, but"),
         (
             {"passed": True, "mlflow_run_id": "run-of-the-tiny-bundle", "model_sha256": "ab" * 32},
-            r"judged a different model\.ptl \(sha256 abababababab…\), not .*model\.ptl: the gate has not",
+            r"judged a different model\.pte \(sha256 abababababab…\), not .*model\.pte: the gate has not",
         ),
-        ({"passed": True, "mlflow_run_id": "run-of-the-tiny-bundle"}, "does not say which model.ptl"),
+        ({"passed": True, "mlflow_run_id": "run-of-the-tiny-bundle"}, "does not say which model.pte"),
         ({"accuracy": 0.9}, "not a gate report"),
         (None, "gate.json is missing"),
     ],
@@ -84,7 +84,7 @@ def test_a_model_without_a_passed_gate_for_its_run_is_refused_unless_forced(
     assert {name: path.read_bytes() for name, path in app_files(app).items()} == before
     install(export, app, force=True)
     assert "WARNING: --force installs a model the gate did not pass" in capsys.readouterr().err
-    assert (app / "assets/models/model.ptl").read_bytes() == (export / "model.ptl").read_bytes()
+    assert (app / "assets/models/model.pte").read_bytes() == (export / "model.pte").read_bytes()
 
 
 def test_a_stand_in_runs_gate_accepts_the_card_of_trains_run(
@@ -139,10 +139,32 @@ def test_a_labels_file_with_a_trailing_newline_is_refused(
     assert {name: path.read_bytes() for name, path in app_files(app).items()} == before
 
 
+def test_the_int8_program_goes_to_the_phone_only_when_the_card_says_so(
+    tiny_bundle: Path, app: Path, tmp_path: Path
+) -> None:
+    """export.phone_int8 writes the card's phone section for model.int8.pte: app-assets installs that
+    program as the app's model.pte, judged by the gate like the fp32 one."""
+    export = tmp_path / "export"
+    shutil.copytree(tiny_bundle, export)
+    int8 = export / "model.int8.pte"
+    int8.write_bytes((export / "model.pte").read_bytes())  # any valid program stands in for the int8 one
+    card = json.loads((export / "model_card.json").read_text())
+    digest = hashlib.sha256(int8.read_bytes()).hexdigest()
+    card["files"]["model.int8.pte"] = {"bytes": int8.stat().st_size, "sha256": digest}
+    card["phone"] = {"format": "executorch_int8", "file": "model.int8.pte", "sha256": digest, "int8": True}
+    (export / "model_card.json").write_text(json.dumps(card))
+    assert exported_files(export)["model.pte"] == int8
+    verdict = {"passed": True, "checks": [], "mlflow_run_id": card["mlflow_run_id"], "model_sha256": digest}
+    (export / "gate.json").write_text(json.dumps(verdict))
+    install(export, app)
+    assert (app / "assets/models/model.pte").read_bytes() == int8.read_bytes()
+    assert check_bundle(app_files(app))["phone"]["int8"] is True
+
+
 def test_a_model_that_is_not_the_carded_one_is_refused(tiny_bundle: Path, tmp_path: Path) -> None:
     export = tmp_path / "export"
     shutil.copytree(tiny_bundle, export)
-    shutil.copyfile(ROOT / "flutter_app/assets/models/model.ptl", export / "model.ptl")
+    shutil.copyfile(ROOT / "flutter_app/assets/models/model.pte", export / "model.pte")
     with pytest.raises(UserError, match="sha256 differs"):
         check_bundle(exported_files(export))
 
@@ -160,10 +182,18 @@ def test_a_model_that_is_not_the_carded_one_is_refused(tiny_bundle: Path, tmp_pa
             "input",
             "layout",
             "NHWC",
-            r'input\.layout is "NHWC", but the app \(pytorch_lite\) can only feed "NCHW"',
+            r'input\.layout is "NHWC", but the app can only feed "NCHW"',
         ),
         ("input", "scale", 1.0, r"input\.scale is 1\.0, but the app scales pixels by 1/255"),
         (None, "output", "probabilities", r'output is "probabilities", but the app expects "logits"'),
+        (
+            "phone",
+            "format",
+            "lite",
+            r'phone is "lite" \("model\.pte"\), but the app runs ExecuTorch programs',
+        ),
+        ("phone", "sha256", "00" * 32, r"phone\.sha256 is not the sha256 of model\.pte in the card's files"),
+        ("phone", "int8", True, r"phone\.int8 is true for the executorch program"),
     ],
 )
 def test_a_card_the_app_cannot_honour_is_not_installed(

@@ -82,7 +82,7 @@ import json, sys
 from pathlib import Path
 from paddy_edge.config import Params, deep_merge, read_yaml
 base = read_yaml(Path(sys.argv[1]))
-for formats in (base["export"]["formats"] + ["onnx_copy"], ["lite", "onnx", "onnx_copy"]):
+for formats in (base["export"]["formats"] + ["onnx_copy"], ["executorch", "onnx", "onnx_copy"]):
     overlay = {"export": {"formats": formats}, "gates": {"formats": {"onnx_copy": {"max_size_mb": 9}}}}
     try:
         print(json.dumps(Params.model_validate(deep_merge(base, overlay)).export.formats))
@@ -319,3 +319,12 @@ def test_a_misspelt_format_is_named_with_the_one_meant(section: str) -> None:
         ValidationError, match="'onnx_int9' is no format export builds \\(did you mean 'onnx_int8'"
     ):
         Params.model_validate(deep_merge(base, overlay))
+
+
+def test_the_phone_runs_the_executorch_program_that_paths_names() -> None:
+    """The rooms without the registry (app-assets, the release, the served model) name the phone's file
+    through paths.PHONE_MODEL; the registry's phone format is the ExecuTorch program, its twin the int8."""
+    assert formats.PHONE_FORMAT == "executorch" and formats.PHONE_INT8_FORMAT == "executorch_int8"
+    assert formats.REGISTRY[formats.PHONE_FORMAT].file == paths.PHONE_MODEL
+    assert [name for name, fmt in formats.REGISTRY.items() if fmt.phone] == ["executorch"]
+    assert formats.phone_format(int8=True) == "executorch_int8"

@@ -26,14 +26,14 @@ def test_zeroed_weights_fail_the_gate(pipeline: Pipeline, tmp_path: Path) -> Non
     assert "FAIL" in gate.stdout and "not registered" in gate.stdout
     report = json.loads((clone.workspace / "reports/gate.json").read_text())
     failed = {check["name"] for check in report["checks"] if not check["passed"]}
-    assert failed == {"accuracy (lite)"}
+    assert failed == {"accuracy (executorch)"}
     # The clone's store has never seen train's run: the later stages share one stand-in run.
     client = mlflow.MlflowClient(clone.tracking_uri)
     runs = client.search_runs([client.get_experiment_by_name("paddy-edge-smoke").experiment_id])
     assert len(runs) == 1 and runs[0].data.tags["paddy_edge.restored"] == "true"
     run = runs[0]
     assert run.info.status == "FAILED" and run.data.tags["gate"] == "failed"
-    assert {"accuracy.lite", "latency_ms.lite", "gate.passed"} <= set(run.data.metrics)
+    assert {"accuracy.executorch", "latency_ms.executorch", "gate.passed"} <= set(run.data.metrics)
     assert client.search_registered_models() == []
 
 
@@ -48,7 +48,7 @@ def test_shuffled_labels_fail_the_gate(pipeline: Pipeline, tmp_path: Path) -> No
         assert clone.stage(stage).returncode == 0
     gate = clone.stage("gate")
     assert gate.returncode == 1
-    accuracy = json.loads((clone.workspace / "reports/eval.json").read_text())["accuracy"]["lite"]
+    accuracy = json.loads((clone.workspace / "reports/eval.json").read_text())["accuracy"]["executorch"]
     assert accuracy < 0.3
 
 

@@ -16,14 +16,14 @@ GATES = params_with().gates
 
 
 def _metrics(
-    lite=0.95, onnx=0.95, eager=0.95, agree_lite=1.0, agree_onnx=1.0, ms=20.0, eager_ms=25.0, mb=5.0
+    phone=0.95, onnx=0.95, eager=0.95, agree_phone=1.0, agree_onnx=1.0, ms=20.0, eager_ms=25.0, mb=5.0
 ):
     evaluation = {
-        "accuracy": {"eager": eager, "lite": lite, "onnx": onnx},
-        "agreement": {"lite": agree_lite, "onnx": agree_onnx},
+        "accuracy": {"eager": eager, "executorch": phone, "onnx": onnx},
+        "agreement": {"executorch": agree_phone, "onnx": agree_onnx},
     }
-    lite_row = {"median_ms": ms, "size_mb": mb, "ratio_to_eager": ms / eager_ms}
-    return evaluation, {"lite": lite_row, "eager": {"median_ms": eager_ms, "ratio_to_eager": 1.0}}
+    phone_row = {"median_ms": ms, "size_mb": mb, "ratio_to_eager": ms / eager_ms}
+    return evaluation, {"executorch": phone_row, "eager": {"median_ms": eager_ms, "ratio_to_eager": 1.0}}
 
 
 def _failed(gates=GATES, **kwargs) -> set[str]:
@@ -36,21 +36,23 @@ def test_a_good_model_passes_every_check() -> None:
 
 
 def test_each_threshold_fails_its_own_check() -> None:
-    assert _failed(lite=GATES.min_accuracy - 0.01, onnx=0.95, eager=0.95) >= {"accuracy (lite)"}
+    assert _failed(phone=GATES.min_accuracy - 0.01, onnx=0.95, eager=0.95) >= {"accuracy (executorch)"}
     assert _failed(onnx=0.95 - GATES.max_accuracy_drop - 0.01) == {"accuracy drop (onnx vs eager)"}
-    assert _failed(agree_lite=GATES.min_agreement - 0.01) == {"top-1 agreement (lite vs eager)"}
-    assert _failed(ms=GATES.max_latency_ms + 1, eager_ms=1000) == {"median latency ms (lite, batch 1)"}
-    assert _failed(mb=GATES.max_model_mb + 0.1) == {"model size MB (model.ptl)"}
+    assert _failed(agree_phone=GATES.min_agreement - 0.01) == {"top-1 agreement (executorch vs eager)"}
+    assert _failed(ms=GATES.max_latency_ms + 1, eager_ms=1000) == {"median latency ms (executorch, batch 1)"}
+    assert _failed(mb=GATES.max_model_mb + 0.1) == {"model size MB (model.pte)"}
 
 
-def test_latency_ratio_is_lite_over_eager_of_the_same_run() -> None:
+def test_latency_ratio_is_the_phone_format_over_eager_of_the_same_run() -> None:
     """A loaded machine slows both formats alike: the ratio holds where milliseconds do not."""
     slow_machine = _failed(
         ms=64.0 * 3, eager_ms=90.0 * 3, gates=params_with({"gates": {"max_latency_ms": None}}).gates
     )
     assert slow_machine == set()
     ratio = GATES.max_latency_ratio
-    assert _failed(ms=10.0 * ratio + 0.5, eager_ms=10.0) == {"latency ratio (lite ÷ eager, timed in pairs)"}
+    assert _failed(ms=10.0 * ratio + 0.5, eager_ms=10.0) == {
+        "latency ratio (executorch ÷ eager, timed in pairs)"
+    }
     assert _failed(ms=10.0 * ratio, eager_ms=10.0) == set()
 
 
@@ -63,7 +65,7 @@ def test_latency_gates_can_be_off_and_are_off_in_smoke_and_tests() -> None:
 
 
 def test_thresholds_are_inclusive() -> None:
-    assert _failed(lite=GATES.min_accuracy, eager=GATES.min_accuracy, onnx=GATES.min_accuracy) == set()
+    assert _failed(phone=GATES.min_accuracy, eager=GATES.min_accuracy, onnx=GATES.min_accuracy) == set()
     assert _failed(ms=GATES.max_latency_ms, eager_ms=GATES.max_latency_ms, mb=GATES.max_model_mb) == set()
 
 

@@ -29,6 +29,7 @@ STDLIB_ONLY = [
     "paddy_edge.app.apk_check",
     "paddy_edge.ci.profile",
     "paddy_edge.ci.flutter_lock",
+    "paddy_edge.ci.ios_project",
     "paddy_edge.ci.github_standin",
     "paddy_edge.ci.github",
     "paddy_edge.ci.local",

@@ -49,10 +49,21 @@ def test_smoke_profile_overlays_to_valid_offline_params() -> None:
         ({"gates": {"min_accuracy": 2}}, "gates.min_accuracy", "less than or equal to 1"),
         ({"export": {"formats": ["lite", "executorch"]}}, "export.formats", "must include onnx"),
         (
-            {"export": {"qat_epochs": 1, "formats": ["lite", "onnx"]}},
+            {"export": {"formats": ["lite", "onnx"]}},
+            "export.formats",
+            "must include executorch: it is the model",
+        ),
+        (
+            {"export": {"qat_epochs": 1, "formats": ["executorch", "onnx"]}},
             "export",
             "qat_epochs fine-tunes executorch_int8",
         ),
+        (
+            {"export": {"phone_int8": True, "formats": ["executorch", "onnx"]}},
+            "export",
+            "phone_int8 puts executorch_int8 on the phone: list executorch_int8",
+        ),
+        ({"export": {"phone_int8": "yes"}}, "export.phone_int8", "valid boolean"),
     ],
 )
 def test_a_bad_value_is_named_by_its_key(overlay: dict, key: str, words: str) -> None:

@@ -358,24 +358,24 @@ def bundle(tmp_path: Path, tiny_bundle: Path) -> Path:
 
 
 @pytest.mark.parametrize("damage", ["truncated", "random bytes"])
-def test_a_corrupt_lite_model_is_one_message_naming_the_file(
+def test_a_corrupt_phone_program_is_one_message_naming_the_file(
     bundle: Path, tmp_path: Path, damage: str
 ) -> None:
-    model = bundle / "model.ptl"
+    model = bundle / "model.pte"
     data = model.read_bytes()
     model.write_bytes(
         data[: len(data) // 2] if damage == "truncated" else np.random.default_rng(1).bytes(4096)
     )
-    with pytest.raises(UserError, match=r"model\.ptl .*dvc repro export"):
+    with pytest.raises(UserError, match=r"model\.pte .*dvc repro export"):
         classify([tmp_path / "good.jpg"], bundle, k=3)
 
 
 def test_predict_cli_says_so_without_a_traceback(bundle: Path, tmp_path: Path) -> None:
-    (bundle / "model.ptl").write_bytes(b"\x00" * 100)
+    (bundle / "model.pte").write_bytes(b"\x00" * 100)
     result = cli("predict", str(tmp_path / "good.jpg"), "--model-dir", str(bundle), cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     message = " ".join(result.stderr.split())  # rich wraps at the terminal's width
-    assert "model.ptl cannot be loaded" in message and "Run dvc repro export" in message
+    assert "model.pte" in message and "dvc repro export" in message
     assert "Traceback" not in message
 
 

@@ -13,7 +13,7 @@ import torch
 
 from paddy_edge import paths
 from paddy_edge.formats import ExportSpec
-from paddy_edge.formats.torch_formats import _write_lite
+from paddy_edge.formats.executorch_formats import _write_executorch
 from paddy_edge.model import ModelSpec, load_trained
 from paddy_edge.runtime import outputs
 
@@ -23,7 +23,7 @@ from .conftest import busy_cores
 
 pytestmark = pytest.mark.slow
 
-RATIO_CHECK = "latency ratio (lite ÷ eager, timed in pairs)"
+RATIO_CHECK = "latency ratio (executorch ÷ eager, timed in pairs)"
 
 
 def _ratio_gate_on(clone: Pipeline) -> float:
@@ -52,14 +52,15 @@ class FiveTimesTheWork(torch.nn.Module):
         return logits
 
 
-def _slow_lite_model(workspace: Path) -> None:
+def _slow_phone_model(workspace: Path) -> None:
     network, spec = load_trained(workspace / paths.WEIGHTS, workspace / paths.MODEL_SPEC)
     card = json.loads((workspace / paths.MODEL_CARD).read_text())
     model = ModelSpec(spec.arch, spec.labels, spec.image_size, spec.mean, spec.std)
-    lite = workspace / paths.LITE_MODEL
-    _write_lite(FiveTimesTheWork(network).eval(), ExportSpec(model, card, 17), lite)
+    program = workspace / paths.PHONE_MODEL
+    _write_executorch(FiveTimesTheWork(network).eval(), ExportSpec(model, card, 17), program)
     # as export records what it wrote: the gate judges only files the card vouches for
-    card["files"][lite.name] = {"bytes": lite.stat().st_size, "sha256": outputs.sha256(lite)}
+    card["files"][program.name] = {"bytes": program.stat().st_size, "sha256": outputs.sha256(program)}
+    card["phone"]["sha256"] = card["files"][program.name]["sha256"]
     (workspace / paths.MODEL_CARD).write_text(json.dumps(card, indent=2))
 
 
@@ -85,7 +86,7 @@ def test_a_really_slower_phone_model_fails_the_ratio_gate_on_a_busy_machine(
 ) -> None:
     clone = pipeline.clone(tmp_path / "ws")
     _ratio_gate_on(clone)
-    _slow_lite_model(clone.workspace)
+    _slow_phone_model(clone.workspace)
 
     with busy_cores():
         bench = clone.stage("bench")
@@ -97,7 +98,7 @@ def test_a_really_slower_phone_model_fails_the_ratio_gate_on_a_busy_machine(
     report = json.loads((clone.workspace / paths.GATE_REPORT).read_text())
     assert set(report["remeasured"]) == {"bench", "again"}  # measured twice before it failed
     out = " ".join(gate.stdout.split())
-    assert "Timing eager and lite again" in out and "measured twice" in out
+    assert "Timing eager and executorch again" in out and "measured twice" in out
     assert f"`dvc repro -f -s bench gate` in {clone.workspace}" in out
     assert "Traceback" not in gate.stderr
 
@@ -105,14 +106,15 @@ def test_a_really_slower_phone_model_fails_the_ratio_gate_on_a_busy_machine(
 def test_figures_a_burst_of_load_spoiled_are_measured_again_before_the_gate_fails(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    """The first `make smoke` of a new user on a busy laptop: lite timed in a burst, 5x eager. A rerun
-    used to judge the same stale bench.json again; now the gate times the pair again and passes."""
+    """The first `make smoke` of a new user on a busy laptop: the phone's program timed in a burst, 5x
+    eager. A rerun used to judge the same stale bench.json again; now the gate times the pair again and
+    passes."""
     clone = pipeline.clone(tmp_path / "ws")
     _ratio_gate_on(clone)
     bench_json = clone.workspace / paths.BENCH_SUMMARY
     spoiled = json.loads(bench_json.read_text())
-    spoiled["lite"]["median_ms"] *= 8
-    spoiled["lite"]["ratio_to_eager"] = 4.946
+    spoiled["executorch"]["median_ms"] *= 8
+    spoiled["executorch"]["ratio_to_eager"] = 4.946
     bench_json.write_text(json.dumps(spoiled))
 
     with busy_cores():
@@ -121,5 +123,5 @@ def test_figures_a_burst_of_load_spoiled_are_measured_again_before_the_gate_fail
     assert gate.returncode == 0, gate.stdout[-3000:] + gate.stderr[-3000:]
     assert _ratio_check(clone)["passed"]
     remeasured = json.loads((clone.workspace / paths.GATE_REPORT).read_text())["remeasured"]
-    assert remeasured["bench"]["lite"]["ratio_to_eager"] == 4.946
-    assert remeasured["again"]["lite"]["ratio_to_eager"] < 1.5
+    assert remeasured["bench"]["executorch"]["ratio_to_eager"] == 4.946
+    assert remeasured["again"]["executorch"]["ratio_to_eager"] < 1.5

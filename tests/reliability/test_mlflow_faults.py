@@ -80,7 +80,7 @@ def test_a_password_in_the_tracking_uri_reaches_no_output_file_or_database(
     # The stages did log there (the credentials reached MLflow another way than the URI).
     client = mlflow.MlflowClient(server.url)
     runs = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
-    assert any(r.data.tags.get("gate") == "passed" and "accuracy.lite" in r.data.metrics for r in runs)
+    assert any(r.data.tags.get("gate") == "passed" and "accuracy.executorch" in r.data.metrics for r in runs)
     assert not _files_holding(password, clone.workspace, server.folder)
 
 

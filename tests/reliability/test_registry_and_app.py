@@ -4,7 +4,7 @@ Real stage processes on a copy of the `pipeline` workspace with its own SQLite M
 - A registered run that fails a later, tighter gate loses its aliases (the champion too, said aloud, and
   no other version is promoted in its place); its version is tagged gate=failed.
 - A run that passes twice keeps one version.
-- app-assets installs only a model whose gate.json passed, for the same run and the same model.ptl bytes
+- app-assets installs only a model whose gate.json passed, for the same run and the same model.pte bytes
   (or --force, loudly): a re-export whose evaluation never finished is not vouched for by the old verdict.
 - A model evaluated on other pixels than the app feeds it (evaluate.resample: bilinear) fails the gate.
 - A wrongly shaped eval.json or bench.json stops the gate with one sentence, not a traceback."""
@@ -47,7 +47,7 @@ def _app(tmp_path: Path) -> Path:
 
 
 def _app_model(app: Path) -> bytes:
-    return (app / "assets/models/model.ptl").read_bytes()
+    return (app / "assets/models/model.pte").read_bytes()
 
 
 def _seed_older_champion(clone: Pipeline) -> mlflow.MlflowClient:
@@ -55,7 +55,7 @@ def _seed_older_champion(clone: Pipeline) -> mlflow.MlflowClient:
     client = mlflow.MlflowClient(clone.tracking_uri)
     experiment = client.create_experiment("older", artifact_location=(clone.workspace / "older").as_uri())
     older = client.create_run(experiment)
-    client.log_metric(older.info.run_id, "accuracy.lite", 0.05)
+    client.log_metric(older.info.run_id, "accuracy.executorch", 0.05)
     client.create_registered_model(MODEL)
     client.create_model_version(MODEL, source=f"{older.info.artifact_uri}/model", run_id=older.info.run_id)
     client.set_registered_model_alias(MODEL, "champion", "1")
@@ -146,13 +146,13 @@ def test_app_assets_installs_only_a_model_whose_gate_passed_for_its_run(
 
     code, output = _install(workspace, app, "--force", module=module)
     assert code == 0 and "WARNING" in output and "--force" in output, output
-    assert _app_model(app) == (workspace / "models/export/model.ptl").read_bytes()
+    assert _app_model(app) == (workspace / "models/export/model.pte").read_bytes()
 
     shutil.copytree(pipeline.workspace / "reports", workspace / "reports", dirs_exist_ok=True)
     app = _app(tmp_path / "fresh")
     code, output = _install(workspace, app, module=module)
     assert code == 0 and "WARNING" not in output, output
-    assert _app_model(app) == (workspace / "models/export/model.ptl").read_bytes()
+    assert _app_model(app) == (workspace / "models/export/model.pte").read_bytes()
 
 
 def test_the_placeholder_needs_no_gate(tmp_path: Path) -> None:
@@ -196,7 +196,7 @@ def test_a_re_export_the_gate_never_judged_is_refused(pipeline: Pipeline, tmp_pa
     save_file({k: v * 0.5 for k, v in load_file(str(weights)).items()}, str(weights))
     assert clone.stage("export").returncode == 0
     code, output = _install(clone.workspace, app)
-    assert code == 2 and "judged a different model.ptl" in output and "dvc repro" in output, output
+    assert code == 2 and "judged a different model.pte" in output and "dvc repro" in output, output
     assert _app_model(app) == placeholder
 
 

@@ -1,5 +1,5 @@
 """The gated model as an MLflow Model: registered as the gate registers it, loaded back through the
-registry alias, it answers photos as the phone's lite model does and refuses bad ones with one message."""
+registry alias, it answers photos as the phone's model does and refuses bad ones with one message."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_the_registered_version_is_a_logged_model_with_signature_example_and_the
     assert (local / "pyfunc.py").read_bytes() == (ROOT / "src/paddy_edge/serving/pyfunc.py").read_bytes()
 
 
-def test_it_answers_as_the_phone_lite_model_does(served_model: ServedModel, champion, tmp_path: Path) -> None:
+def test_it_answers_as_the_phone_model_does(served_model: ServedModel, champion, tmp_path: Path) -> None:
     photos = [
         noisy_photo(seed, size, fmt)
         for seed, size, fmt in [
@@ -112,9 +112,10 @@ def test_the_served_models_files_are_the_ones_paths_names() -> None:
     """pyfunc.py ships inside the model and imports no paddy_edge: its file names are written out."""
     from paddy_edge import paths
 
-    named = (paths.ONNX_MODEL, paths.MODEL_CARD, paths.EXPORT_LABELS, paths.LITE_MODEL)
+    named = (paths.ONNX_MODEL, paths.MODEL_CARD, paths.EXPORT_LABELS, paths.PHONE_MODEL)
     assert (
-        dict(zip(("onnx", "model_card", "labels", "lite"), (p.name for p in named), strict=True)) == ARTIFACTS
+        dict(zip(("onnx", "model_card", "labels", "phone"), (p.name for p in named), strict=True))
+        == ARTIFACTS
     )
 
 

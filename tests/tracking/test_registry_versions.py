@@ -26,7 +26,9 @@ def _bundle(out: Path, seed: int) -> Path:
     network = tiny_network(len(PADDY_LABELS), seed=seed)
     model = ModelSpec("tiny-test-network", list(PADDY_LABELS), 32, IMAGENET_MEAN, IMAGENET_STD)
     metadata = {**model_metadata(model, "nearest", "run-of-the-tiny-bundle"), "placeholder": False}
-    write_bundle(network, formats.ExportSpec(model, metadata, 17), out, name=NAME, names=("lite", "onnx"))
+    write_bundle(
+        network, formats.ExportSpec(model, metadata, 17), out, name=NAME, names=("onnx", "executorch")
+    )
     return out
 
 

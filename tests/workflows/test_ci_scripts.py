@@ -198,7 +198,7 @@ def test_signing_is_debug_without_secrets_and_release_with_all(tmp_path: Path) -
 def _apk(path: Path, files: dict[str, bytes]) -> Path:
     with zipfile.ZipFile(path, "w") as apk:
         apk.writestr("AndroidManifest.xml", b"binary xml")
-        apk.writestr("lib/arm64-v8a/libpytorch_jni_lite.so", b"elf")
+        apk.writestr("lib/arm64-v8a/libexecutorch.so", b"elf")
         for name, data in files.items():
             apk.writestr(apk_check.APK_ASSET_PREFIX + APP_ASSETS[name], data)
     return path
@@ -211,12 +211,12 @@ def test_apk_verification_accepts_the_gated_model_and_names_what_differs(
     files = {name: (model / name).read_bytes() for name in APP_ASSETS}
     good = _apk(tmp_path / "app-release.apk", files)
     assert release.verify_apk(good, model) == []
-    stale = _apk(tmp_path / "app-arm64-v8a-release.apk", {**files, "model.ptl": b"an older model"})
+    stale = _apk(tmp_path / "app-arm64-v8a-release.apk", {**files, "model.pte": b"an older model"})
     assert release.verify_apk(stale, model) == [
-        "app-arm64-v8a-release.apk: assets/flutter_assets/assets/models/model.ptl differs from "
-        f"{model / 'model.ptl'} (sha256)"
+        "app-arm64-v8a-release.apk: assets/flutter_assets/assets/models/model.pte differs from "
+        f"{model / 'model.pte'} (sha256)"
     ]
-    missing = _apk(tmp_path / "app-x86_64-release.apk", {"model.ptl": files["model.ptl"]})
+    missing = _apk(tmp_path / "app-x86_64-release.apk", {"model.pte": files["model.pte"]})
     assert len(release.verify_apk(missing, model)) == 2
     result = _run_module(
         "paddy_edge.ci.release", "verify-apk", str(good), str(stale), "--model-dir", str(model)
@@ -237,7 +237,7 @@ def test_apk_with_the_placeholder_is_refused(tmp_path: Path) -> None:
 def test_checksums_verify_with_sha256sum_and_notes_say_how_it_was_signed(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     dist.mkdir()
-    for name in ("app-release.apk", "model.ptl"):
+    for name in ("app-release.apk", "model.pte"):
         (dist / name).write_bytes(name.encode() * 100)
     sums = tmp_path / "SHA256SUMS"
     release.write_checksums(sorted(dist.iterdir()), sums)
@@ -267,7 +267,7 @@ def test_app_assets_install_runs_without_torch(tiny_bundle: Path, tmp_path: Path
         without=no_torch,
     )
     assert result.returncode == 0, result.stderr
-    assert (app / "assets/models/model.ptl").read_bytes() == (export / "model.ptl").read_bytes()
+    assert (app / "assets/models/model.pte").read_bytes() == (export / "model.pte").read_bytes()
 
 
 # --- the release ships what main gated ---------------------------------------------------------------
@@ -308,10 +308,10 @@ def test_main_records_its_gated_model_and_the_release_accepts_only_that(
         str(model),
     )
     assert _run_module(*verify).returncode == 0
-    (model / "model.ptl").write_bytes(b"a model trained again on the release runner")
+    (model / "model.pte").write_bytes(b"a model trained again on the release runner")
     retrained = _run_module(*verify)
     assert retrained.returncode == 2
-    assert "model.ptl differs from the model.ptl that main gated at c0ffeec0ffee" in retrained.stderr
+    assert "model.pte differs from the model.pte that main gated at c0ffeec0ffee" in retrained.stderr
     assert "Traceback" not in retrained.stderr
 
 
@@ -340,7 +340,7 @@ def test_a_failed_gate_is_never_recorded(pipeline: Pipeline, tmp_path: Path) -> 
 def test_a_passed_gate_of_other_model_bytes_is_never_recorded(pipeline: Pipeline, tmp_path: Path) -> None:
     """export ran again after the gate (and a later stage failed): the old verdict is not this model's."""
     workspace = _gated_workspace(pipeline, tmp_path / "ws")
-    (workspace / "models/export/model.ptl").write_bytes(b"exported again, never judged")
+    (workspace / "models/export/model.pte").write_bytes(b"exported again, never judged")
     result = _record(workspace, tmp_path / "g")
     assert result.returncode == 2 and "did not judge this" in result.stderr, result.stderr
     assert not (tmp_path / "g").exists()
@@ -426,12 +426,12 @@ def _bundle_with_formats(out: Path, names: tuple[str, ...]) -> dict:
 def test_the_publish_step_ships_every_gated_format_and_checks_each_against_the_card(tmp_path: Path) -> None:
     """release.yml's "Checksums and release notes" step, run by bash as the runner runs it, on the
     artifacts the model and apk jobs upload: every file the card lists goes into the release (not
-    only model.ptl), SHA256SUMS covers them, and the notes list each format."""
+    only model.pte), SHA256SUMS covers them, and the notes list each format."""
     from .test_workflow_contract import _job_steps
 
     step = next(s for s in _job_steps("release", "publish") if s.get("name") == "Checksums and release notes")
     model = tmp_path / "artifacts/model"
-    card = _bundle_with_formats(model, ("lite", "onnx"))
+    card = _bundle_with_formats(model, ("lite", "onnx", "executorch"))
     for name in ("gate.md", "gated.json", "gate.json"):  # main's reports travel with the model
         (model / name).write_text("{}" if name.endswith(".json") else "**All gates passed.**")
     (tmp_path / "artifacts/apk").mkdir()
@@ -458,7 +458,8 @@ def test_the_publish_step_ships_every_gated_format_and_checks_each_against_the_c
     )
     assert check.returncode == 0 and check.stdout.count(": OK") == len(shipped)
     notes = (tmp_path / "notes.md").read_text()
-    assert "**lite** (the app's): `model.ptl`" in notes and "**onnx**: `model.onnx`" in notes
+    assert "**executorch** (the app's): `model.pte`" in notes and "**onnx**: `model.onnx`" in notes
+    assert "**lite**: `model.ptl`" in notes
     assert "## iOS (unsigned): `paddy-edge-ios-unsigned-v1.0.0.zip`" in notes
 
 

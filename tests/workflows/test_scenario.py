@@ -235,5 +235,5 @@ def test_a_tag_releases_mains_gated_smoke_model_without_retraining(
         env={**os.environ, "PYTHONPATH": str(scenario.repo / "src")},
     )
     assert put.returncode == 0, put.stderr
-    installed = app / APP_ASSETS["model.ptl"]
-    assert installed.read_bytes() == (model / "model.ptl").read_bytes()
+    installed = app / APP_ASSETS["model.pte"]
+    assert installed.read_bytes() == (model / "model.pte").read_bytes()

@@ -23,7 +23,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from paddy_edge import paths
+from paddy_edge import paths, pte
 from paddy_edge.card import check_app_contract, read_card
 from paddy_edge.errors import UserError
 from paddy_edge.runtime import outputs
@@ -33,8 +33,9 @@ GATE_HELP = "The gate report (default: gate.json beside the bundle, else its wor
 FORCE_HELP = "Install even if the gate failed or is missing, with a warning: for experiments only."
 
 # export output -> path inside flutter_app/ (the pubspec.yaml must declare each of these)
+# The phone program is the card's `phone.file` (model.pte; model.int8.pte with export.phone_int8).
 APP_ASSETS = {
-    paths.LITE_MODEL.name: "assets/models/model.ptl",
+    paths.PHONE_MODEL.name: "assets/models/model.pte",
     paths.MODEL_CARD.name: "assets/models/model_card.json",
     paths.EXPORT_LABELS.name: "assets/labels/labels.txt",
 }
@@ -42,12 +43,12 @@ APP_ASSETS = {
 
 def check_bundle(files: dict[str, Path]) -> dict:
     """The card, the labels and the model agree, as the app needs them to; return the card.
-    `files` maps each name in APP_ASSETS (model.ptl, model_card.json, labels.txt) to where it is."""
+    `files` maps each name in APP_ASSETS (model.pte, model_card.json, labels.txt) to where it is."""
     for path in files.values():
         if not path.is_file():
             raise UserError(f"{path} is missing: run `dvc repro export` first")
     card_path, labels_path = files[paths.MODEL_CARD.name], files[paths.EXPORT_LABELS.name]
-    model = files[paths.LITE_MODEL.name]
+    model = files[paths.PHONE_MODEL.name]
     card = read_card(card_path)
     check_app_contract(card, card_path)
     labels_text = labels_path.read_text()
@@ -56,17 +57,26 @@ def check_bundle(files: dict[str, Path]) -> dict:
     labels = labels_text.split("\n")
     if labels != card["labels"] or len(labels) != card["num_classes"]:
         raise UserError(f"{labels_path} ({len(labels)} labels) does not match {card_path}")
-    if outputs.sha256(model) != card["files"][paths.LITE_MODEL.name]["sha256"]:
-        raise UserError(f"{model} is not the model {card_path} describes (sha256 differs): export again")
-    embedded = paths.read_lite_metadata(model)
-    for key in ("labels", "input", "placeholder"):
-        if embedded[key] != card[key]:
-            raise UserError(f"{model} metadata '{key}' differs from {card_path}: export again")
+    if outputs.sha256(model) != card["phone"]["sha256"]:
+        raise UserError(
+            f"{model} is not the program {card_path} names for the phone ({card['phone']['file']}, sha256 "
+            "differs): export again"
+        )
+    problem = pte.problem(model)
+    if problem:
+        raise UserError(f"{model}: {problem}; export again")
     return card
 
 
 def exported_files(export_dir: Path) -> dict[str, Path]:
-    return {name: export_dir / name for name in APP_ASSETS}
+    """The export's files for the app: the phone program is the one the card names."""
+    files = {name: export_dir / name for name in APP_ASSETS}
+    card_path = files[paths.MODEL_CARD.name]
+    if card_path.is_file():
+        program = read_card(card_path).get("phone", {}).get("file")
+        if isinstance(program, str) and "/" not in program:
+            files[paths.PHONE_MODEL.name] = export_dir / program
+    return files
 
 
 def app_files(app_dir: Path = paths.FLUTTER_APP) -> dict[str, Path]:
@@ -81,7 +91,7 @@ def default_gate_report(export_dir: Path) -> Path:
 
 
 def check_gate(card: dict, card_path: Path, gate_path: Path, model: Path) -> None:
-    """The gate passed for this card's model and judged these very bytes of `model` (model.ptl), or
+    """The gate passed for this card's model and judged these very bytes of `model` (the phone's), or
     UserError saying why not and what to do."""
     rerun = "run `dvc repro` so that the gate judges this model (or --force, for an experiment only)"
     try:
@@ -129,13 +139,12 @@ def install(
 ) -> dict:
     """Check the exported bundle and its gate verdict (placeholders need none), then copy it into the
     app's assets. With `force`, a missing or failed verdict is a warning on stderr instead."""
-    card = check_bundle(exported_files(export_dir))
+    exported = exported_files(export_dir)
+    card = check_bundle(exported)
     if not card["placeholder"]:
         gate_path = default_gate_report(export_dir) if gate_report is None else gate_report
         try:
-            check_gate(
-                card, export_dir / paths.MODEL_CARD.name, gate_path, export_dir / paths.LITE_MODEL.name
-            )
+            check_gate(card, exported[paths.MODEL_CARD.name], gate_path, exported[paths.PHONE_MODEL.name])
         except UserError as exc:
             if not force:
                 raise
@@ -146,7 +155,7 @@ def install(
             )
     for name, destination in app_files(app_dir).items():
         with outputs.atomic_file(destination) as tmp:
-            shutil.copyfile(export_dir / name, tmp)
+            shutil.copyfile(exported[name], tmp)
     check_bundle(app_files(app_dir))
     return card
 

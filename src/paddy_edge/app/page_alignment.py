@@ -1,7 +1,7 @@
 """16 KB page alignment of an APK's native libraries, from their ELF program headers (every PT_LOAD
 segment aligned to at least 16 KB) and the zip offset of libraries stored uncompressed. Google Play
-requires it on 64-bit ABIs for apps targeting Android 15+; a sideloaded APK installs without it.
-Standard library only (paddy_edge.app.apk_check reports it in the flutter CI job)."""
+requires it on 64-bit ABIs for apps targeting Android 15+, and a 4 KB-aligned library fails to load on a
+16 KB-page device: the APK check fails such an APK. Standard library only (paddy_edge.app.apk_check)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,6 @@ from paddy_edge.errors import UserError
 
 PAGE_16K = 16 * 1024
 
-# Native libraries PyTorch Android 2.1.0 brings (pytorch_android, pytorch_android_torchvision, fbjni,
-# and the libc++ they are built against): built with 4 KB pages, so 16 KB alignment fails for them.
-PYTORCH_ANDROID_LIBS = {
-    "libpytorch_jni.so",
-    "libpytorch_jni_lite.so",
-    "libpytorch_vision_jni.so",
-    "libfbjni.so",
-    "libc++_shared.so",
-}
 ELF_MACHINES = {3: "x86", 40: "ARM", 62: "x86-64", 183: "AArch64"}
 ELF_64_BIT_MACHINES = {62, 183}
 PT_LOAD = 1
@@ -52,10 +43,6 @@ class LibraryAlignment:
     def needs_16k(self) -> bool:
         """Only 64-bit ABIs (arm64-v8a, x86_64) run with 16 KB pages."""
         return self.bits == 64
-
-    @property
-    def from_pytorch(self) -> bool:
-        return Path(self.path).name in PYTORCH_ANDROID_LIBS
 
 
 def elf_load_alignment(data: bytes, name: str) -> tuple[str, int, int]:
@@ -126,35 +113,26 @@ def alignment_report(libraries: list[LibraryAlignment]) -> list[str]:
             verdict = "aligned"
         elif not lib.needs_16k:
             verdict = "not aligned (32-bit ABI: not required)"
-        elif lib.from_pytorch:
-            verdict = "**not aligned** (expected: PyTorch Android 2.1.0)"
         else:
-            verdict = "**not aligned** (unexpected)"
+            verdict = "**not aligned**: fails the check"
         offset = "compressed" if lib.zip_offset is None else f"{lib.zip_offset:#x}"
         lines.append(
             f"| `{lib.path}` | {lib.machine}, {lib.bits}-bit | {lib.min_load_align:#x} | {offset} "
             f"| {verdict} |"
         )
-    misaligned = [lib for lib in libraries if lib.needs_16k and not lib.aligned]
-    expected = [lib for lib in misaligned if lib.from_pytorch]
-    unexpected = [lib for lib in misaligned if not lib.from_pytorch]
+    misaligned = misaligned_libraries(libraries)
     lines.append("")
     if not misaligned:
         lines.append("Every 64-bit native library is 16 KB aligned: Google Play's requirement is met.")
     else:
-        if expected:
-            lines.append(
-                f"{len(expected)} 64-bit librar{'y is' if len(expected) == 1 else 'ies are'} from PyTorch "
-                "Android 2.1.0 (pytorch_lite) and not 16 KB aligned, as expected: sideloaded (the GitHub "
-                "release), this APK runs on phones with 4 KB memory pages (today's phones); a 16 KB-page "
-                "device runs it only in Android's page-size compatibility mode, if at all, and Google Play "
-                "requires 16 KB support for apps targeting Android 15+. The way out is ExecuTorch "
-                "(executorch_flutter), whose runtime is 16 KB aligned."
-            )
-        if unexpected:
-            lines.append(
-                f"{len(unexpected)} other 64-bit librar{'y is' if len(unexpected) == 1 else 'ies are'} not "
-                "16 KB aligned (" + ", ".join(f"`{lib.path}`" for lib in unexpected) + "): find which "
-                "dependency brings it before publishing to Google Play."
-            )
+        lines.append(
+            f"{len(misaligned)} 64-bit librar{'y is' if len(misaligned) == 1 else 'ies are'} not 16 KB "
+            "aligned (" + ", ".join(f"`{lib.path}`" for lib in misaligned) + "): it fails to load on a "
+            "16 KB-page device, and Google Play refuses the app. Find which dependency brings it."
+        )
     return lines
+
+
+def misaligned_libraries(libraries: list[LibraryAlignment]) -> list[LibraryAlignment]:
+    """The 64-bit libraries that a 16 KB-page device cannot map: each one fails the APK check."""
+    return [lib for lib in libraries if lib.needs_16k and not lib.aligned]

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-FLUTTER_VERSION = "3.35.7"  # the workflows' flutter-action pin, for the message
+FLUTTER_VERSION = "3.38.10"  # the workflows' flutter-action pin, for the message
 
 
 def _git(app: Path, *args: str) -> subprocess.CompletedProcess:

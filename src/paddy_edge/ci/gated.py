@@ -21,7 +21,7 @@ from paddy_edge.errors import UserError, exit_code
 from paddy_edge.runtime import outputs
 
 RECORD = "gated.json"
-SHIPPED = tuple(p.name for p in (paths.LITE_MODEL, paths.EXPORT_LABELS, paths.MODEL_CARD, paths.ONNX_MODEL))
+SHIPPED = tuple(p.name for p in (paths.PHONE_MODEL, paths.EXPORT_LABELS, paths.MODEL_CARD, paths.ONNX_MODEL))
 
 
 def record(workspace: Path, out: Path, commit: str, profile: str = "real") -> dict:
@@ -36,7 +36,7 @@ def record(workspace: Path, out: Path, commit: str, profile: str = "real") -> di
     missing = [name for name in SHIPPED if not (workspace / paths.EXPORTED / name).is_file()]
     if missing:
         raise UserError(f"{workspace / paths.EXPORTED} lacks {', '.join(missing)}: rerun `dvc repro export`")
-    judged = gate.get("files") or {paths.LITE_MODEL.name: gate.get("model_sha256")}
+    judged = gate.get("files") or {paths.PHONE_MODEL.name: gate.get("model_sha256")}
     for name, digest in judged.items():
         file = workspace / paths.EXPORTED / name
         if not file.is_file() or outputs.sha256(file) != digest:

@@ -175,7 +175,7 @@ def formats_list(card: dict) -> str:
     lines = []
     for name, built in card.get("formats", {}).items():
         files = ", ".join(f"`{file}`" for file in built["files"])
-        app = " (the app's)" if name == "lite" else ""
+        app = " (the app's)" if name == card.get("phone", {}).get("format") else ""
         lines.append(f"- **{name}**{app}: {files}, {built['bytes'] / 1e6:.2f} MB")
     return "\n".join(lines)
 

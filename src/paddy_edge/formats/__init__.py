@@ -1,6 +1,7 @@
 """Every model format the pipeline makes, in one registry: export, evaluate, bench and gate all read it,
 and adding a format is one entry in a family module's FORMATS (plus its test). The order below is the
-order of every table: eager, the phone's lite model, then the edge formats."""
+order of every table: eager, the lite model (pytorch_lite's), then the edge formats; the phone runs the
+ExecuTorch program."""
 
 from paddy_edge.formats import executorch_formats, onnx_formats, openvino_format, torch_formats
 from paddy_edge.formats.registry import REGISTRY, ExportSpec, Format, Runner, register, runner
@@ -11,6 +12,12 @@ for _family in (torch_formats, onnx_formats, openvino_format, executorch_formats
 
 PHONE_FORMAT = next(name for name, fmt in REGISTRY.items() if fmt.phone)
 EXPORTED_FORMATS = tuple(name for name, fmt in REGISTRY.items() if fmt.write is not None)
+# With params export.phone_int8 (off by default), the phone runs the phone format's int8 twin instead.
+PHONE_INT8_FORMAT = next(name for name, fmt in REGISTRY.items() if fmt.twin == PHONE_FORMAT)
+
+
+def phone_format(int8: bool) -> str:
+    return PHONE_INT8_FORMAT if int8 else PHONE_FORMAT
 
 
 def built_formats(card: dict) -> list[str]:
@@ -22,11 +29,13 @@ def built_formats(card: dict) -> list[str]:
 __all__ = [
     "EXPORTED_FORMATS",
     "PHONE_FORMAT",
+    "PHONE_INT8_FORMAT",
     "REGISTRY",
     "ExportSpec",
     "Format",
     "Runner",
     "built_formats",
+    "phone_format",
     "register",
     "runner",
 ]

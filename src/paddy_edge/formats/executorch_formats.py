@@ -151,7 +151,12 @@ def _load_executorch(file: Path, threads: int) -> Runner:
 
 FORMATS = (
     Format(
-        "executorch", paths.EXECUTORCH_MODEL, _load_executorch, _write_executorch, requires=("executorch",)
+        "executorch",
+        paths.EXECUTORCH_MODEL,
+        _load_executorch,
+        _write_executorch,
+        phone=True,  # the app runs it (executorch_flutter)
+        requires=("executorch",),
     ),
     Format(
         "executorch_int8",

@@ -36,6 +36,7 @@ class ExportSpec:
     onnx_opset: int
     calibration: np.ndarray | None = None
     qat: QatSpec | None = None
+    phone_int8: bool = False  # params export.phone_int8: the app runs the int8 program
 
 
 @dataclass(frozen=True)

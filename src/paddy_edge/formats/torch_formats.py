@@ -78,5 +78,5 @@ def _load_lite(file: Path, threads: int) -> Runner:
 
 FORMATS = (
     Format("eager", paths.WEIGHTS, _load_eager),
-    Format("lite", paths.LITE_MODEL, _load_lite, _write_lite, phone=True),
+    Format("lite", paths.LITE_MODEL, _load_lite, _write_lite),  # pytorch_lite's: the app's before ExecuTorch
 )

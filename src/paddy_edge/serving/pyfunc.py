@@ -63,7 +63,7 @@ ARTIFACTS = {
     "onnx": "model.onnx",
     "model_card": "model_card.json",
     "labels": "labels.txt",
-    "lite": "model.ptl",
+    "phone": "model.pte",
 }
 # What the model needs installed, pinned to this environment's versions (MLflow writes requirements.txt).
 REQUIREMENTS = ("mlflow", "onnxruntime", "numpy", "pandas", "pillow")

@@ -41,7 +41,9 @@ STAGES = (
         "Fine-tune the timm model with fastai; start the MLflow run the later stages log into.",
         reads_arch=True,
     ),
-    Stage("export", "Write every registered format (model.ptl for the phone, ONNX), labels and the card."),
+    Stage(
+        "export", "Write every registered format (model.pte for the phone, ONNX, ...), labels and the card."
+    ),
     Stage("evaluate", "Accuracy and parity of every format on photos preprocessed as the app does."),
     Stage("bench", "Batch-1 latency of every format with pytest-benchmark, plus file sizes."),
     Stage("gate", "Hold accuracy, parity, latency and size to params `gates:`; register a passing model."),

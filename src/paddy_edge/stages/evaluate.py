@@ -1,6 +1,6 @@
 """Stage evaluate: accuracy of every format export built (paddy_edge.formats) on the validation photos,
 preprocessed as the app does from the original files; parity of each export with eager; per-class
-precision/recall and a confusion matrix of the phone's format (the lite model). A validation photo that can
+precision/recall and a confusion matrix of the phone's format (ExecuTorch). A validation photo that can
 no longer be read is skipped and named (eval.json counts them); a model card that disagrees with the model
 or the manifest is one message."""
 
@@ -66,7 +66,7 @@ def check_outputs(card: dict, probs: dict[str, np.ndarray]) -> None:
 
 def probabilities(fmt: str, inputs: np.ndarray, batch_size: int) -> np.ndarray:
     run = runner(fmt)
-    # The phone runs one photo at a time; so does the lite model here, to test exactly that path.
+    # The phone runs one photo at a time; so does the phone's model here, to test exactly that path.
     step = 1 if fmt == PHONE_FORMAT else batch_size
     chunks = [run(inputs[i : i + step]) for i in range(0, len(inputs), step)]
     return softmax(np.concatenate(chunks))
@@ -118,7 +118,7 @@ def confusion_png(truth: np.ndarray, predicted: np.ndarray, labels: list[str], t
 
 
 def evaluate(params: Params) -> tuple[dict, dict]:
-    """Write the evaluation reports; return the metrics and the lite model's per-class scores."""
+    """Write the evaluation reports; return the metrics and the phone model's per-class scores."""
     card = read_card()
     inputs, truth, sources, skipped = validation_inputs(card, paths.MANIFEST, paths.RAW)
     probs = {fmt: probabilities(fmt, inputs, params.evaluate.batch_size) for fmt in built_formats(card)}

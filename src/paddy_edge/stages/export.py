@@ -1,5 +1,5 @@
 """Stage export: the trained network, in eval mode on the CPU, as each format of params `export.formats`
-(paddy_edge.formats: model.ptl for the phone; ONNX, its int8 twin and OpenVINO; ExecuTorch fp32 and int8),
+(paddy_edge.formats: the lite model; ONNX, its int8 twin and OpenVINO; ExecuTorch fp32 (phone) and int8),
 plus
 - labels.txt: one label per line and no trailing newline (the app splits on "\\n");
 - model_card.json: everything the app needs to feed the model, with sizes and sha256 of each file, and
@@ -86,6 +86,15 @@ def write_bundle(
         for fmt in built
     }
     card = {"name": name, **spec.metadata, **facts, "formats": built_formats, "files": files}
+    phone = formats.phone_format(spec.phone_int8)
+    if phone in built:
+        program = formats.REGISTRY[phone].file.name
+        card["phone"] = {
+            "format": phone,
+            "file": program,
+            "sha256": files[program]["sha256"],
+            "int8": spec.phone_int8,
+        }
     (out / paths.MODEL_CARD.name).write_text(json.dumps(card, indent=2) + "\n")
     return card
 
@@ -184,7 +193,9 @@ def export(params: Params, out: Path, run_id: str | None, seconds: dict[str, flo
             paths.MANIFEST, paths.RAW, metadata["input"], model.labels, params.train.batch_size
         )
         qat = QatSpec(params.export.qat_epochs, params.export.qat_lr, batches)
-    spec = formats.ExportSpec(model, metadata, params.export.onnx_opset, calibration, qat)
+    spec = formats.ExportSpec(
+        model, metadata, params.export.onnx_opset, calibration, qat, params.export.phone_int8
+    )
     names = tuple(params.export.formats)
     return write_bundle(network, spec, out, name=params.mlflow.registered_model, names=names, seconds=seconds)
 

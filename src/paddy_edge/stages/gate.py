@@ -208,10 +208,11 @@ def run(params: Params) -> None:
     report: dict = {"passed": passed, "checks": [asdict(c) | {"passed": c.passed} for c in results]}
     if remeasured:
         report["remeasured"] = remeasured
-    # The bytes judged: app-assets installs only this model.ptl on this verdict (a later export whose
+    # The bytes judged: app-assets installs only this program on this verdict (a later export whose
     # evaluation failed leaves this report behind, and it must not vouch for the new model).
-    outputs.raise_missing(paths.LITE_MODEL, "export")
-    report["model_sha256"] = files[paths.LITE_MODEL.name]
+    program = paths.EXPORTED / card.get("phone", {}).get("file", paths.PHONE_MODEL.name)
+    outputs.raise_missing(program, "export")
+    report["model_sha256"] = files[program.name]
     report["files"] = files
     register_model = registry_enabled()
     name = params.mlflow.registered_model

@@ -24,7 +24,7 @@ REGISTER_ENV = "PADDY_EDGE_REGISTER"
 GATE_ALIASES = ("candidate", "champion")  # the aliases the gate moves; others are a person's
 MODEL_DESCRIPTION = (
     "paddy-edge: photos of rice leaves -> disease. Each version is a gated run's MLflow Model (the ONNX "
-    "model behind the phone's preprocessing; `make serve` serves the champion) with model.ptl, the "
+    "model behind the phone's preprocessing; `make serve` serves the champion) with model.pte, the "
     "phone's model, beside it."
 )
 
@@ -43,11 +43,11 @@ def _versions_of_run(client: Any, name: str, run_id: str) -> list[str]:
     return sorted((str(v.version) for v in found if v.name == name), key=int)
 
 
-FILES_TAG = "paddy_edge.files_sha256"  # a version's model.onnx and model.ptl: which export it holds
+FILES_TAG = "paddy_edge.files_sha256"  # a version's model.onnx and model.pte: which export it holds
 
 
 def export_fingerprint(export_dir: Path) -> str:
-    return ",".join(outputs.sha256(export_dir / file.name) for file in (paths.ONNX_MODEL, paths.LITE_MODEL))
+    return ",".join(outputs.sha256(export_dir / file.name) for file in (paths.ONNX_MODEL, paths.PHONE_MODEL))
 
 
 def register(
@@ -59,7 +59,7 @@ def register(
 ) -> dict:
     """The run's version of this export (made on its first pass, reused after) becomes candidate, and
     champion if better. A new version's source is the MLflow Model logged here, in the active run
-    (serving/pyfunc.py): the ONNX model behind the app's preprocessing, with model.ptl, labels.txt and the
+    (serving/pyfunc.py): the ONNX model behind the app's preprocessing, with model.pte, labels.txt and the
     card beside it. A new export of the same run (other export params) is a new version: it replaces
     the run's older ones, which are tagged gate=superseded and lose the gate's aliases to it."""
     import mlflow
