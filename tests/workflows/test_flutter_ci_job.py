@@ -34,7 +34,9 @@ def test_every_pull_request_builds_the_release_apk() -> None:
         _index(job, "flutter pub get"),
         _index(job, "flutter analyze"),
         _index(job, "flutter test"),
-        _index(job, "flutter build apk --release --split-per-abi"),
+        _index(
+            job, "flutter build apk --release --split-per-abi --target-platform android-arm64,android-x64"
+        ),
         _index(job, "dump xmltree --file AndroidManifest.xml"),
         _index(job, "python3 -m paddy_edge.app.apk_check"),
     ]

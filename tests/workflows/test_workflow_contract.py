@@ -113,6 +113,8 @@ def test_release_ships_the_files_export_writes_to_the_paths_the_app_loads() -> N
     assert 'cp gated/reports/gate.json "$WORKSPACE/models/export/gate.json"' in model_runs
     assert "--gate model/gate.json" in apk_runs and "--force" not in apk_runs
     assert "flutter analyze" in apk_runs and "flutter test" in apk_runs and "--split-per-abi" in apk_runs
+    # executorch_flutter ships arm64-v8a and x86_64 only: a 32-bit ABI would build an APK without a runtime
+    assert apk_runs.count("--target-platform android-arm64,android-x64") == 2
     assert "paddy_edge.ci.release verify-apk" in apk_runs
     pubspec = yaml.safe_load((ROOT / "flutter_app/pubspec.yaml").read_text())
     assert set(pubspec["flutter"]["assets"]) == set(APP_ASSETS.values())
