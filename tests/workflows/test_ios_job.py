@@ -156,6 +156,8 @@ def test_the_changed_files_check_reads_what_the_pull_request_changes(
     assert result.returncode == 0, result.stderr
     assert output.read_text() == f"ios={expected}\n"
     assert (changed in result.stdout) == (expected == "true")
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True)
+    assert status.stdout == "", "the step leaves nothing in the checkout"
 
 
 def test_the_changed_files_check_fails_without_the_base(tmp_path: Path) -> None:
