@@ -144,7 +144,7 @@ mlflow-server: setup ## An MLflow server on MLFLOW_HOST:MLFLOW_PORT: SQLite stor
 ARCHS ?= edgenext_xx_small mobilenetv3_small_100 efficientnet_b0
 JOBS ?= 2
 # The columns `make sweep` prints; `dvc exp show` alone has them all.
-SWEEP_COLUMNS ?= Experiment|train.arch|accuracy.lite|lite.median_ms|lite.size_mb|passed
+SWEEP_COLUMNS ?= Experiment|train.arch|accuracy.executorch|executorch.median_ms|executorch.size_mb|passed
 sweep: setup ## Queue a DVC experiment per timm model in ARCHS, run JOBS at a time, compare them (needs git)
 	for arch in $(ARCHS); do dvc exp run --queue -S train.arch=$$arch || exit 1; done
 	dvc exp run --run-all --jobs $(JOBS)
@@ -158,7 +158,7 @@ DEVICE_VENV ?= .venv-device
 # The pipeline outputs to check: the real run's when there is one, else the smoke run's.
 MODEL_ROOT ?= $(if $(wildcard models/export/model_card.json),.,.smoke)
 
-device-setup: $(DEVICE_VENV)/.installed ## Create .venv-device with torch 2.1.0, the app's runtime
+device-setup: $(DEVICE_VENV)/.installed ## Create .venv-device with torch 2.1.0, pytorch_lite's runtime (for model.ptl)
 
 $(DEVICE_VENV)/.installed: requirements/device/requirements.txt requirements/device/constraints.txt
 	test -x $(DEVICE_VENV)/bin/python || $(PYTHON) -m venv $(DEVICE_VENV)
@@ -170,7 +170,7 @@ endif
 		-c requirements/device/constraints.txt
 	touch $@
 
-device-check: device-setup setup ## The app's .pte in ExecuTorch with the app's preprocessing (and model.ptl in torch 2.1.0, if built): the pipeline's answers
+device-check: setup $(if $(wildcard $(MODEL_ROOT)/models/export/model.ptl),device-setup) ## The app's .pte in ExecuTorch with the app's preprocessing (and model.ptl in torch 2.1.0, if built): the pipeline's answers
 	$(BIN)/python -m paddy_edge.app.device_check --root $(MODEL_ROOT) --executorch
 	$(if $(wildcard $(MODEL_ROOT)/models/export/model.ptl),PYTHONPATH=src $(DEVICE_VENV)/bin/python -m paddy_edge.app.device_check --root $(MODEL_ROOT) $(DEVICE_CHECK_ARGS),@echo "no model.ptl: the lite model (pytorch_lite's) is not built, its check is skipped")
 

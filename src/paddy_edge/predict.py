@@ -12,7 +12,7 @@ from rich.console import Console
 from paddy_edge import paths
 from paddy_edge.card import read_card
 from paddy_edge.errors import UserError
-from paddy_edge.formats import PHONE_FORMAT, REGISTRY, Runner, runner
+from paddy_edge.formats import REGISTRY, Runner, phone_of, runner
 from paddy_edge.phone.images import UnreadableImage
 from paddy_edge.phone.preprocess import load_app_input, softmax
 
@@ -26,11 +26,12 @@ def load_model(model_dir: Path) -> tuple[dict, Runner]:
     """The model card and the phone model of an export folder, checked against each other on a blank
     photo of the card's input size."""
     card_file = model_dir / paths.MODEL_CARD.name
-    model_file = model_dir / REGISTRY[PHONE_FORMAT].file.name
     card = read_card(card_file)
+    phone = phone_of(card)
+    model_file = model_dir / REGISTRY[phone].file.name
     blank = np.zeros((1, 3, card["input"]["height"], card["input"]["width"]), np.float32)
     try:
-        run = runner(PHONE_FORMAT, file=model_file)
+        run = runner(phone, file=model_file)
         outputs = run(blank).shape[-1]
     except (RuntimeError, ValueError, OSError) as exc:  # what torch raises for a damaged file
         first_sentence = (str(exc).splitlines() or [type(exc).__name__])[0].split(". ")[0][:200]

@@ -2,7 +2,7 @@
 (benchmarks/test_latency.py) in a worker process of its own (ONNX Runtime's spinning pool would starve
 torch's threads in a shared one), and the workers take turns: one at a time times, the others wait on a
 pipe. A pass gives every format one turn, in serpentine order (every other pass reversed), so eager and
-the phone format, first in the registry, are always timed back to back: a pair.
+the app's program, first in bench's order (formats.built_formats), are always timed back to back.
 
 - A format's figure is its best pass's median, and the spread of its pass medians says how steady the
   machine was.

@@ -328,3 +328,15 @@ def test_the_phone_runs_the_executorch_program_that_paths_names() -> None:
     assert formats.REGISTRY[formats.PHONE_FORMAT].file == paths.PHONE_MODEL
     assert [name for name, fmt in formats.REGISTRY.items() if fmt.phone] == ["executorch"]
     assert formats.phone_format(int8=True) == "executorch_int8"
+
+
+def test_bench_times_the_phones_program_right_after_eager() -> None:
+    """The rotation's pairs are eager and the program the card puts on the phone (export.phone_int8 may
+    make it the int8 one); the other formats follow in the registry's order."""
+    built = {fmt: {} for fmt in ("lite", "onnx", "executorch", "executorch_int8")}
+    card = {"formats": built, "phone": {"format": "executorch"}}
+    assert formats.built_formats(card) == ["eager", "executorch", "lite", "onnx", "executorch_int8"]
+    int8 = card | {"phone": {"format": "executorch_int8"}}
+    assert formats.phone_of(int8) == "executorch_int8"
+    assert formats.built_formats(int8) == ["eager", "executorch_int8", "lite", "onnx", "executorch"]
+    assert formats.phone_of({"phone": {"format": "lite"}}) == "executorch"  # the app runs no other

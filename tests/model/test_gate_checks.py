@@ -75,3 +75,14 @@ def test_registry_switch_reads_true_or_false_and_refuses_anything_else() -> None
     assert registry_enabled({"PADDY_EDGE_REGISTER": "True"}) is True
     with pytest.raises(UserError, match="PADDY_EDGE_REGISTER='maybe': set it to true or false"):
         registry_enabled({"PADDY_EDGE_REGISTER": "maybe"})
+
+
+def test_the_phone_checks_judge_the_program_the_card_puts_on_the_phone() -> None:
+    """With export.phone_int8 the app runs executorch_int8: its accuracy, latency and size are the gate's
+    phone checks."""
+    evaluation = {"accuracy": {"eager": 0.95, "executorch_int8": 0.95}, "agreement": {"executorch_int8": 1.0}}
+    row = {"median_ms": 20.0, "size_mb": 2.0, "ratio_to_eager": 0.8}
+    bench = {"executorch_int8": row, "eager": {"median_ms": 25.0, "ratio_to_eager": 1.0}}
+    names = {check.name for check in checks(GATES, evaluation, bench, "executorch_int8")}
+    assert {"accuracy (executorch_int8)", "model size MB (model.int8.pte)"} <= names
+    assert "latency ratio (executorch_int8 ÷ eager, timed in pairs)" in names

@@ -151,6 +151,32 @@ def test_comment_is_created_once_then_updated_in_place(github: GitHubStandIn, tm
     assert methods == ["GET", "GET", "POST", "GET", "GET", "PATCH"]
 
 
+def test_the_apk_check_is_a_comment_of_its_own_beside_the_report(
+    github: GitHubStandIn, tmp_path: Path
+) -> None:
+    """The flutter job's `post --kind apk` makes and updates its own comment (its marker put on top) and
+    never touches the pipeline's report comment, nor the report the APK comment."""
+    env = {"GITHUB_TOKEN": "gh-token", "GITHUB_REPOSITORY": "org/paddy", "GITHUB_API_URL": github.url}
+    report, apk = tmp_path / "report.md", tmp_path / "apk-report.md"
+    report.write_text(f"{ci_report.MARKER}\nthe gates")
+    for sizes in ("arm64 41 MB", "arm64 38 MB"):
+        apk.write_text(f"## The built APK\n{sizes}")
+        posted = _run_module(
+            "paddy_edge.ci.report", "post", "--kind", "apk", "--file", str(apk), "--pr", "7", env=env
+        )
+        assert posted.returncode == 0 and "PR #7: apk comment" in posted.stdout, posted.stderr
+        assert (
+            _run_module(
+                "paddy_edge.ci.report", "post", "--file", str(report), "--pr", "7", env=env
+            ).returncode
+            == 0
+        )
+    ours = [c["body"] for c in github.comments.of("org/paddy", 7) if c["user"]["login"] == BOT]
+    assert sorted(ours) == sorted(
+        [f"{ci_report.MARKER}\nthe gates", f"{ci_report.MARKERS['apk']}\n## The built APK\narm64 38 MB"]
+    )
+
+
 def test_the_stand_in_refuses_a_call_without_a_token(github: GitHubStandIn) -> None:
     with pytest.raises(urllib.error.HTTPError, match="401"):
         GitHub("org/paddy", "", github.url).request("GET", "/repos/org/paddy/issues/7/comments")

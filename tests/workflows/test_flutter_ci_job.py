@@ -54,7 +54,24 @@ def test_the_apk_check_reads_the_merged_manifest_of_the_built_apk() -> None:
     check = job["steps"][_index(job, "paddy_edge.app.apk_check")]
     assert check["env"]["PYTHONPATH"] == "src"
     assert "--manifest-dump merged-manifest.txt" in check["run"] and "--app flutter_app" in check["run"]
-    assert "merged-manifest.txt" in dump and '--summary "$GITHUB_STEP_SUMMARY"' in check["run"]
+    assert "merged-manifest.txt" in dump and "--summary apk-report.md" in check["run"]
+    summary = job["steps"][_index(job, "cat apk-report.md")]
+    assert summary["run"] == 'cat apk-report.md >> "$GITHUB_STEP_SUMMARY"' and "!cancelled()" in summary["if"]
+
+
+def test_the_apk_sizes_and_checks_are_a_pull_request_comment_of_their_own() -> None:
+    """Sizes in the PR comment: the flutter job posts the APK check as its own comment (the pipeline job's
+    report is another), updated in place, from the repository's own branches only (a fork's token
+    cannot comment)."""
+    job = _workflow("ci")["jobs"]["flutter"]
+    post = job["steps"][_index(job, "paddy_edge.ci.report post")]
+    assert (
+        post["run"]
+        == 'python3 -m paddy_edge.ci.report post --kind apk --file apk-report.md --pr "$PR_NUMBER"'
+    )
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in post["if"]
+    assert post["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
 
 
 def test_the_lock_is_uploaded_and_must_match_the_committed_one() -> None:

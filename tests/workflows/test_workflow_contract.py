@@ -62,7 +62,11 @@ def test_least_privilege_and_no_pull_request_target() -> None:
                 assert level in ("read", "write") and (
                     level == "read"
                     or (name, job_name, scope)
-                    in {("ci", "pipeline", "pull-requests"), ("release", "publish", "contents")}
+                    in {
+                        ("ci", "pipeline", "pull-requests"),
+                        ("ci", "flutter", "pull-requests"),
+                        ("release", "publish", "contents"),
+                    }
                 ), f"{name}.{job_name} writes {scope}"
         assert "concurrency" in workflow
 

@@ -12,8 +12,8 @@ export logged into; the gate records the run it logged into and train's run. The
 when training came from a DVC cache into a store that never saw train's run: the later stages then log
 into a stand-in (tracking._run_for), and a card exported where train's run was known names train's run.
 So the card's run must be either of the gate's. `--force` installs anyway, with a warning, for
-experiments. The untrained placeholder (its card and its model's metadata say placeholder) needs no gate:
-the app shows it as untrained."""
+experiments. The untrained placeholder (its card says placeholder) needs no gate: the app shows it as
+untrained."""
 
 from __future__ import annotations
 

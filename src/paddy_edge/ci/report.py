@@ -17,6 +17,8 @@ from paddy_edge.ci.github import GitHub, MissingSetting
 from paddy_edge.format_table import FORMAT_COLUMNS, format_rows
 
 MARKER = "<!-- paddy-edge-report -->"
+# One comment per kind, each updated in place: the pipeline's report, and the flutter job's APK check.
+MARKERS = {"report": MARKER, "apk": "<!-- paddy-edge-apk -->"}
 BOT = "github-actions[bot]"  # the only author whose comment the report updates
 METRIC_FILES = ("eval.json", "bench.json", "train_metrics.json", "data_report.json")
 # Which way is better, by any part of a metric's dotted name; the others get an arrow, no verdict.
@@ -211,12 +213,14 @@ def render(reports: Path, baseline: Path | None, profile: str, artifact_url: str
     )
 
 
-def upsert_comment(body: str, github: GitHub, pr: int) -> str:
-    """Update the PR's paddy-edge comment (the bot's, carrying the marker: anyone can paste the marker),
-    or create it. Returns 'updated' or 'created'."""
+def upsert_comment(body: str, github: GitHub, pr: int, marker: str = MARKER) -> str:
+    """Update the PR's paddy-edge comment of this kind (the bot's, carrying `marker`: anyone can paste
+    the marker), or create it, with the marker on top. Returns 'updated' or 'created'."""
+    if marker not in body:
+        body = f"{marker}\n{body}"
     for comment in github.comments(pr):
         author = (comment.get("user") or {}).get("login")
-        if author == BOT and MARKER in (comment.get("body") or ""):
+        if author == BOT and marker in (comment.get("body") or ""):
             github.update_comment(comment["id"], body)
             return "updated"
     github.create_comment(pr, body)
@@ -240,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     post.add_argument("--file", type=Path, required=True)
     post.add_argument("--pr", type=int, required=True)
+    post.add_argument("--kind", choices=sorted(MARKERS), default="report", help="which comment: one of each")
     args = parser.parse_args(argv)
 
     if args.command == "render":
@@ -252,8 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         except MissingSetting as exc:
             print(f"error: {exc} (to post the comment)", file=sys.stderr)
             return 2
-        outcome = upsert_comment(args.file.read_text(), github, args.pr)
-        print(f"PR #{args.pr}: report comment {outcome}")
+        outcome = upsert_comment(args.file.read_text(), github, args.pr, MARKERS[args.kind])
+        print(f"PR #{args.pr}: {args.kind} comment {outcome}")
     return 0
 
 

@@ -20,10 +20,23 @@ def phone_format(int8: bool) -> str:
     return PHONE_INT8_FORMAT if int8 else PHONE_FORMAT
 
 
+def phone_of(card: dict) -> str:
+    """The format of the program the card puts on the phone (its `phone` section; else the phone format)."""
+    phone = card.get("phone")
+    name = phone.get("format") if isinstance(phone, dict) else None
+    return name if name in (PHONE_FORMAT, PHONE_INT8_FORMAT) else PHONE_FORMAT
+
+
 def built_formats(card: dict) -> list[str]:
-    """eager (train's), then every format the card says export built, in the registry's order."""
+    """eager (train's), the phone's program, then every other format the card says export built, in the
+    registry's order: the rotation times the phone's program right next to eager (rotation.py)."""
     built = card.get("formats", {PHONE_FORMAT: {}})
-    return ["eager", *(fmt for fmt in REGISTRY if fmt in built)]
+    phone = phone_of(card)
+    return [
+        "eager",
+        *(fmt for fmt in REGISTRY if fmt in built and fmt == phone),
+        *(fmt for fmt in REGISTRY if fmt in built and fmt != phone),
+    ]
 
 
 __all__ = [
@@ -36,6 +49,7 @@ __all__ = [
     "Runner",
     "built_formats",
     "phone_format",
+    "phone_of",
     "register",
     "runner",
 ]

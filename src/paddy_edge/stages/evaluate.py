@@ -16,7 +16,7 @@ from paddy_edge import paths
 from paddy_edge.card import read_card
 from paddy_edge.config import Params, flatten
 from paddy_edge.errors import UserError
-from paddy_edge.formats import PHONE_FORMAT, REGISTRY, built_formats, runner
+from paddy_edge.formats import REGISTRY, built_formats, phone_of, runner
 from paddy_edge.phone.images import UnreadableImage
 from paddy_edge.phone.preprocess import load_app_input, softmax
 from paddy_edge.runtime import outputs
@@ -64,10 +64,10 @@ def check_outputs(card: dict, probs: dict[str, np.ndarray]) -> None:
             )
 
 
-def probabilities(fmt: str, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+def probabilities(fmt: str, inputs: np.ndarray, batch_size: int, one_at_a_time: bool = False) -> np.ndarray:
     run = runner(fmt)
-    # The phone runs one photo at a time; so does the phone's model here, to test exactly that path.
-    step = 1 if fmt == PHONE_FORMAT else batch_size
+    # The phone runs one photo at a time; so does the phone's program here, to test exactly that path.
+    step = 1 if one_at_a_time else batch_size
     chunks = [run(inputs[i : i + step]) for i in range(0, len(inputs), step)]
     return softmax(np.concatenate(chunks))
 
@@ -111,7 +111,7 @@ def confusion_png(truth: np.ndarray, predicted: np.ndarray, labels: list[str], t
         colorbar=False,
         xticks_rotation=60,
     )
-    axes.set_title("Lite model on validation photos (phone preprocessing)")
+    axes.set_title("The phone's program on validation photos (phone preprocessing)")
     figure.tight_layout()
     figure.savefig(target, dpi=110)
     plt.close(figure)
@@ -121,11 +121,15 @@ def evaluate(params: Params) -> tuple[dict, dict]:
     """Write the evaluation reports; return the metrics and the phone model's per-class scores."""
     card = read_card()
     inputs, truth, sources, skipped = validation_inputs(card, paths.MANIFEST, paths.RAW)
-    probs = {fmt: probabilities(fmt, inputs, params.evaluate.batch_size) for fmt in built_formats(card)}
+    on_phone = phone_of(card)
+    probs = {
+        fmt: probabilities(fmt, inputs, params.evaluate.batch_size, one_at_a_time=fmt == on_phone)
+        for fmt in built_formats(card)
+    }
     check_outputs(card, probs)
     metrics = {**compare(probs, truth), "skipped_images": len(skipped)}
     labels = card["labels"]
-    phone = probs[PHONE_FORMAT].argmax(axis=1)
+    phone = probs[on_phone].argmax(axis=1)
     outputs.write_json(paths.EVAL_METRICS, metrics)
     scores = per_class(truth, phone, labels)
     per_class_rows = pd.DataFrame([{"class": label, **row} for label, row in scores.items()])

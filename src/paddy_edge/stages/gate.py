@@ -20,7 +20,7 @@ from paddy_edge import paths, rotation
 from paddy_edge.card import fingerprints, read_card
 from paddy_edge.config import FormatGate, GateParams, Params
 from paddy_edge.errors import GatesFailed, UserError
-from paddy_edge.formats import PHONE_FORMAT, REGISTRY
+from paddy_edge.formats import PHONE_FORMAT, REGISTRY, phone_of
 from paddy_edge.phone.contract import app_contract_problem
 from paddy_edge.runtime import outputs
 from paddy_edge.tracking import mlflow_runs
@@ -76,11 +76,12 @@ class Report:
         return float(value)
 
 
-def checks(gates: GateParams, evaluation: Any, bench: Any) -> list[Check]:
-    """The checks of `gates` on the contents of reports/eval.json and reports/bench.json."""
+def checks(gates: GateParams, evaluation: Any, bench: Any, phone: str = PHONE_FORMAT) -> list[Check]:
+    """The checks of `gates` on the contents of reports/eval.json and reports/bench.json; the phone's
+    own checks are on `phone`, the format of the program the card puts on the phone."""
     ev = Report(evaluation, paths.EVAL_METRICS, "evaluate")
     be = Report(bench, paths.BENCH_SUMMARY, "bench")
-    phone, phone_file = PHONE_FORMAT, REGISTRY[PHONE_FORMAT].file.name
+    phone_file = REGISTRY[phone].file.name
     result = [
         Check(f"accuracy ({phone})", ev.number("accuracy", phone), ">=", gates.min_accuracy, format=phone)
     ]
@@ -99,17 +100,16 @@ def checks(gates: GateParams, evaluation: Any, bench: Any) -> list[Check]:
         if own.max_size_mb is not None:
             size_mb = be.number(fmt, "size_mb")
             result.append(Check(f"size MB ({fmt})", size_mb, "<=", own.max_size_mb, format=fmt))
-    result += latency_checks(gates, be)
+    result += latency_checks(gates, be, phone)
     size = be.number(phone, "size_mb")
     result.append(Check(f"model size MB ({phone_file})", size, "<=", gates.max_model_mb, format=phone))
     return result
 
 
-def latency_checks(gates: GateParams, be: Report) -> list[Check]:
-    """The phone format's ratio to eager (its fastest run over eager's in one rotation, rotation.py) and
-    its milliseconds (its best pass's median)."""
+def latency_checks(gates: GateParams, be: Report, phone: str = PHONE_FORMAT) -> list[Check]:
+    """The phone's program's ratio to eager (its fastest run over eager's in one rotation, rotation.py)
+    and its milliseconds (its best pass's median)."""
     result = []
-    phone = PHONE_FORMAT
     if gates.max_latency_ratio is not None:
         ratio = be.number(phone, "ratio_to_eager")
         name = f"latency ratio ({phone} ÷ eager, timed in pairs)"
@@ -122,7 +122,7 @@ def latency_checks(gates: GateParams, be: Report) -> list[Check]:
 
 
 def measure_again_if_slow(
-    params: Params, results: list[Check], bench: Any, console: Console
+    params: Params, results: list[Check], bench: Any, console: Console, phone: str = PHONE_FORMAT
 ) -> tuple[list[Check], dict | None]:
     """A latency check that fails on bench's figures is timed again, eager and the phone format alone,
     in twice bench's passes: a burst of load during bench must not fail a model. The new figures
@@ -130,7 +130,7 @@ def measure_again_if_slow(
     slow = [check.name for check in results if check.latency and not check.passed]
     if not slow:
         return results, None
-    formats, passes = ["eager", PHONE_FORMAT], 2 * params.bench.passes
+    formats, passes = ["eager", phone], 2 * params.bench.passes
     console.print(
         f"{'; '.join(slow)}: failed on bench's figures. Timing {' and '.join(formats)} again "
         f"({passes} passes in rotation) before the gate fails.",
@@ -138,13 +138,14 @@ def measure_again_if_slow(
     )
     again = rotation.measure_again(formats, params.bench, passes)
     anew = {
-        check.name: check for check in latency_checks(params.gates, Report(again, paths.BENCH_RAW, "bench"))
+        check.name: check
+        for check in latency_checks(params.gates, Report(again, paths.BENCH_RAW, "bench"), phone)
     }
     first = {fmt: Report(bench, paths.BENCH_SUMMARY, "bench").get(fmt) for fmt in formats}
     return [anew.get(check.name, check) for check in results], {"bench": first, "again": again}
 
 
-def slow_message(remeasured: dict) -> str:
+def slow_message(remeasured: dict, phone: str = PHONE_FORMAT) -> str:
     """What failed twice, how steady the two measurements were, and how to measure once more."""
     lines = []
     for when, key in (("in bench", "bench"), ("again", "again")):
@@ -153,9 +154,9 @@ def slow_message(remeasured: dict) -> str:
             f"{fmt} {row['median_ms']:.2f} ms (pass medians spread {row['spread_pct']:.0f}%)"
             for fmt, row in figures.items()
         )
-        lines.append(f"{when}: {timed}; {PHONE_FORMAT} ÷ eager {figures[PHONE_FORMAT]['ratio_to_eager']:.2f}")
+        lines.append(f"{when}: {timed}; {phone} ÷ eager {figures[phone]['ratio_to_eager']:.2f}")
     lines.append(
-        f"The {PHONE_FORMAT} model is slower than the latency gates allow, measured twice. To measure again "
+        f"The {phone} model is slower than the latency gates allow, measured twice. To measure again "
         f"on a quieter machine: `dvc repro -f -s bench gate` in {Path.cwd()}"
     )
     return "\n".join(lines)
@@ -201,8 +202,9 @@ def run(params: Params) -> None:
     files = fingerprints(card, paths.EXPORTED)
     contract_problem = app_contract_problem(card)
     console = Console()
-    results = [*checks(params.gates, evaluation, bench), contract_check(contract_problem)]
-    results, remeasured = measure_again_if_slow(params, results, bench, console)
+    phone = phone_of(card)
+    results = [*checks(params.gates, evaluation, bench, phone), contract_check(contract_problem)]
+    results, remeasured = measure_again_if_slow(params, results, bench, console, phone)
     failed = [check for check in results if not check.passed]
     passed = not failed
     report: dict = {"passed": passed, "checks": [asdict(c) | {"passed": c.passed} for c in results]}
@@ -210,7 +212,7 @@ def run(params: Params) -> None:
         report["remeasured"] = remeasured
     # The bytes judged: app-assets installs only this program on this verdict (a later export whose
     # evaluation failed leaves this report behind, and it must not vouch for the new model).
-    program = paths.EXPORTED / card.get("phone", {}).get("file", paths.PHONE_MODEL.name)
+    program = paths.EXPORTED / REGISTRY[phone].file.name
     outputs.raise_missing(program, "export")
     report["model_sha256"] = files[program.name]
     report["files"] = files
@@ -229,7 +231,7 @@ def run(params: Params) -> None:
         # the model card's run against either.
         report["mlflow_run_id"] = run.info.run_id
         report["train_run_id"] = mlflow_runs.run_id_from_train()
-        accuracy = evaluation["accuracy"][PHONE_FORMAT]
+        accuracy = evaluation["accuracy"][phone]
         if passed and register_model:
             served = served_model_metrics(evaluation, bench)
             report["registry"] = register(name, run.info.run_id, accuracy, model_metrics=served)
@@ -258,7 +260,7 @@ def run(params: Params) -> None:
     else:
         console.print(f"[bold red]{len(failed)} gate(s) failed[/]: the model is not registered.")
         if remeasured and any(check.latency for check in failed):
-            console.print(slow_message(remeasured), highlight=False)
+            console.print(slow_message(remeasured, phone), highlight=False)
         if "registry" in report:
             console.print(withdrawn_message(report["registry"]))
         raise GatesFailed(f"{len(failed)} gate(s) failed")
