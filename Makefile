@@ -188,7 +188,7 @@ ui: setup ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 # over it gets a 400; default 24000000) and SERVE_DECODES (photos decoded at once per worker; default 2)
 # bound what one request and many at once can hold.
 MODEL_NAME ?= $(shell awk '$$1 == "registered_model:" {print $$2}' \
-	$(if $(wildcard models/export/model.ptl),params.yaml,profiles/smoke.yaml))
+	$(if $(wildcard models/export/model_card.json),params.yaml,profiles/smoke.yaml))
 MODEL_ALIAS ?= champion
 SERVE_HOST ?= 127.0.0.1
 SERVE_PORT ?= 5001

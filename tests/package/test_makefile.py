@@ -84,3 +84,27 @@ def test_dependabot_leaves_the_apps_torch_and_its_cuda_wheels_alone_and_groups_u
         assert update["schedule"]["interval"] == "weekly"
         assert [group["patterns"] for group in update["groups"].values()] == [["*"]]
     assert (ROOT / "requirements/device/requirements.txt").is_file()  # the name Dependabot's pip looks for
+
+
+def test_serve_picks_the_real_runs_model_by_its_card_whatever_formats_it_built(tmp_path: Path) -> None:
+    """A real run is recognised by its model card, as MODEL_ROOT does, not by model.ptl (lite is optional)."""
+    for name in ("Makefile", "params.yaml", "profiles/smoke.yaml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+
+    def served_name() -> str:
+        result = subprocess.run(
+            ["make", "-n", "-o", "setup", "serve", f"VENV={tmp_path / 'v'}"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+        return re.search(r"--model '([^']+)'", result.stdout).group(1)
+
+    real = yaml.safe_load((ROOT / "params.yaml").read_text())["mlflow"]["registered_model"]
+    smoke = yaml.safe_load((ROOT / "profiles/smoke.yaml").read_text())["mlflow"]["registered_model"]
+    assert served_name() == smoke
+    (tmp_path / "models/export").mkdir(parents=True)
+    (tmp_path / "models/export/model_card.json").write_text("{}")
+    assert served_name() == real
