@@ -269,7 +269,7 @@ def test_quantization_aware_training_keeps_the_trained_batchnorm_statistics() ->
 def test_executorch_folds_the_heads_batchnorms_into_the_linears_after_them() -> None:
     """fastai's head (BatchNorm1d, Dropout, Linear, twice): folded, the graph has no BatchNorm left for
     convert_pt2e to fold by exporting pattern graphs, and the answers are the same to rounding."""
-    from paddy_edge.formats.executorch_formats import _exportable
+    from paddy_edge.formats.exportable import exportable
 
     torch.manual_seed(5)
     network = torch.nn.Sequential(
@@ -296,8 +296,8 @@ def test_executorch_folds_the_heads_batchnorms_into_the_linears_after_them() -> 
     network.eval()
     batch = torch.from_numpy(photos(4, seed=8))
 
-    folded = _exportable(network)
-    kept = _exportable(network, fold_batchnorms=False)
+    folded = exportable(network)
+    kept = exportable(network, fold_batchnorms=False)
 
     assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in folded.modules())
     assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in kept.modules()) == 2
