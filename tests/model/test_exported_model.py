@@ -92,7 +92,7 @@ def test_the_executorch_program_gives_the_pipelines_answers_in_executorch_runtim
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "PASS: the ExecuTorch program gives the pipeline's answers" in result.stdout
+    assert "PASS: the app's ExecuTorch program (executorch) gives the pipeline's answers" in result.stdout
     report = json.loads((pipeline.workspace / "reports/device_check_executorch.json").read_text())
     assert report["executorch"]["agreement_with_pipeline"] == 1.0
     assert "executorch_int8" not in report  # the tests' pipeline leaves it out (TEST_OVERLAY)
