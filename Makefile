@@ -160,19 +160,36 @@ MODEL_ROOT ?= $(if $(wildcard models/export/model_card.json),.,.smoke)
 
 device-setup: $(DEVICE_VENV)/.installed ## Create .venv-device with torch 2.1.0, pytorch_lite's runtime (for model.ptl)
 
-$(DEVICE_VENV)/.installed: requirements/device/requirements.txt requirements/device/constraints.txt
-	test -x $(DEVICE_VENV)/bin/python || $(PYTHON) -m venv $(DEVICE_VENV)
-	$(DEVICE_VENV)/bin/python -m pip install --quiet --upgrade "pip==26.3"
-ifeq ($(TORCH_WHEELS),cpu)
-	$(DEVICE_VENV)/bin/python -m pip install --quiet --no-deps --index-url $(TORCH_CPU_INDEX) $(DEVICE_TORCH_PIN)
-endif
-	$(DEVICE_VENV)/bin/python -m pip install --quiet -r requirements/device/requirements.txt \
-		-c requirements/device/constraints.txt
-	touch $@
+# A venv of its own for a tool whose torch differs from the pipeline's: $(1) the venv, $(2) the folder
+# with its requirements.txt and constraints.txt, $(3) its torch pin (from PyTorch's CPU index first with
+# TORCH_WHEELS=cpu).
+define side_venv
+	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --upgrade "pip==26.3"
+	$(if $(filter cpu,$(TORCH_WHEELS)),$(1)/bin/python -m pip install --quiet --no-deps --index-url $(TORCH_CPU_INDEX) $(3))
+	$(1)/bin/python -m pip install --quiet -r $(2)/requirements.txt -c $(2)/constraints.txt
+	touch $(1)/.installed
+endef
 
-device-check: setup $(if $(wildcard $(MODEL_ROOT)/models/export/model.ptl),device-setup) ## The app's .pte in ExecuTorch with the app's preprocessing (and model.ptl in torch 2.1.0, if built): the pipeline's answers
+$(DEVICE_VENV)/.installed: requirements/device/requirements.txt requirements/device/constraints.txt
+	$(call side_venv,$(DEVICE_VENV),requirements/device,$(DEVICE_TORCH_PIN))
+
+# The opt-in TFLite formats (export.formats: tflite, tflite_int8): litert-torch needs torch < 2.15, so
+# export runs it in a venv of its own. evaluate, bench and device-check run the .tflite files in the
+# pipeline's venv (ai-edge-litert 1.4.0, the runtime tflite_flutter bundles).
+TFLITE_VENV ?= .venv-tflite
+TFLITE_TORCH_PIN = $(shell grep -E '^torch==' requirements/tflite/requirements.txt)
+
+.PHONY: tflite-setup
+tflite-setup: $(TFLITE_VENV)/.installed ## Create .venv-tflite: litert-torch, export's converter for the opt-in tflite formats
+
+$(TFLITE_VENV)/.installed: requirements/tflite/requirements.txt requirements/tflite/constraints.txt
+	$(call side_venv,$(TFLITE_VENV),requirements/tflite,$(TFLITE_TORCH_PIN))
+
+device-check: setup $(if $(wildcard $(MODEL_ROOT)/models/export/model.ptl),device-setup) ## The app's .pte in ExecuTorch with the app's preprocessing (and, if built, model.ptl in torch 2.1.0, model.tflite in LiteRT 1.4.0): the pipeline's answers
 	$(BIN)/python -m paddy_edge.app.device_check --root $(MODEL_ROOT) --executorch
 	$(if $(wildcard $(MODEL_ROOT)/models/export/model.ptl),PYTHONPATH=src $(DEVICE_VENV)/bin/python -m paddy_edge.app.device_check --root $(MODEL_ROOT) $(DEVICE_CHECK_ARGS),@echo "no model.ptl: the lite model (pytorch_lite's) is not built, its check is skipped")
+	$(if $(wildcard $(MODEL_ROOT)/models/export/model.tflite),$(BIN)/python -m paddy_edge.app.tflite_check --root $(MODEL_ROOT))
 
 app-assets: setup ## Copy the exported model into flutter_app/assets (after checking it and that its gate passed)
 	python -m paddy_edge app-assets --from $(MODEL_ROOT)/models/export --gate $(MODEL_ROOT)/reports/gate.json \

@@ -33,6 +33,12 @@ from ..helpers import ROOT
 
 SIZE = 32
 INT8 = [name for name, fmt in formats.REGISTRY.items() if fmt.twin]
+# An opt-in format whose converter is not set up here (tflite: make tflite-setup, which .ci/run runs) is
+# left out of the bundle, and its tests say why.
+UNBUILDABLE = {
+    name: problem for name in formats.EXPORTED_FORMATS if (problem := formats.REGISTRY[name].writer_problem())
+}
+BUILDABLE = tuple(name for name in formats.EXPORTED_FORMATS if name not in UNBUILDABLE)
 
 
 def tiny_fastai_network() -> torch.nn.Module:
@@ -63,7 +69,7 @@ def bundle(out: Path, calibration: np.ndarray, run_id: str = "run-x") -> tuple[t
     model = ModelSpec("tiny-fastai-head", list(PADDY_LABELS), SIZE, IMAGENET_MEAN, IMAGENET_STD)
     metadata = {**model_metadata(model, "nearest", run_id, run_id), "placeholder": False}
     spec = formats.ExportSpec(model, metadata, 17, calibration)
-    card = write_bundle(network, spec, out, name="tiny", names=formats.EXPORTED_FORMATS)
+    card = write_bundle(network, spec, out, name="tiny", names=BUILDABLE)
     return network, card
 
 
@@ -116,7 +122,7 @@ def test_a_new_format_is_one_entry_in_its_family_module(tmp_path: Path) -> None:
 
 def test_each_format_writes_its_files_and_the_card_lists_them(every_format) -> None:
     out, _, card = every_format
-    assert list(card["formats"]) == list(formats.EXPORTED_FORMATS)
+    assert list(card["formats"]) == list(BUILDABLE)
     for name, built in card["formats"].items():
         files = [f.name for f in formats.REGISTRY[name].files]
         assert built["files"] == files and all((out / f).is_file() for f in files), name
@@ -130,6 +136,8 @@ def test_each_format_writes_its_files_and_the_card_lists_them(every_format) -> N
 
 @pytest.mark.parametrize("name", formats.EXPORTED_FORMATS)
 def test_each_runner_answers_as_eager_does(every_format, name: str) -> None:
+    if name in UNBUILDABLE:
+        pytest.skip(f"{name} {UNBUILDABLE[name]}")
     out, network, _ = every_format
     batch = photos(5, seed=1)
     with torch.no_grad():

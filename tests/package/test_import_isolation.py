@@ -35,6 +35,7 @@ STDLIB_ONLY = [
     "paddy_edge.ci.local",
     "paddy_edge.app.page_alignment",
     "paddy_edge.pte",
+    "paddy_edge.tflite_file",
     "paddy_edge.dvc_remote",
     "paddy_edge.format_table",
 ]

@@ -12,10 +12,12 @@ import yaml
 
 from ..helpers import ROOT
 
+VENVS = ("VENV", "DEVICE_VENV", "TFLITE_VENV")  # scratch paths: make plans every install as from nothing
+
 
 def _dry_run(target: str, tmp_path: Path, *variables: str) -> str:
     result = subprocess.run(
-        ["make", "-n", target, f"VENV={tmp_path / 'v'}", f"DEVICE_VENV={tmp_path / 'd'}", *variables],
+        ["make", "-n", target, *(f"{name}={tmp_path / name}" for name in VENVS), *variables],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -57,6 +59,19 @@ def test_device_venv_gets_the_apps_torch_on_cpu_wheels_too(tmp_path: Path) -> No
     assert all(tree[name] == version for name, version in direct.items())
     commands = _dry_run("device-setup", tmp_path, "TORCH_WHEELS=cpu")
     assert "--no-deps --index-url https://download.pytorch.org/whl/cpu torch==2.1.0" in commands
+
+
+def test_tflite_venv_gets_a_torch_litert_torch_accepts_and_never_the_pipelines(tmp_path: Path) -> None:
+    direct = _pins((ROOT / "requirements/tflite/requirements.txt").read_text().splitlines())
+    tree = _pins((ROOT / "requirements/tflite/constraints.txt").read_text().splitlines())
+    assert direct["litert-torch"] == tree["litert-torch"] == "0.10.0"  # requires torch >=2.4,<2.15
+    assert direct["torch"] == tree["torch"] == "2.13.0"
+    assert all(tree[name] == version for name, version in direct.items())
+    assert not {"timm", "fastai", "torchvision", "tensorflow"} & set(tree)  # it converts a .pt2
+    commands = _dry_run("tflite-setup", tmp_path, "TORCH_WHEELS=cpu")
+    assert "--no-deps --index-url https://download.pytorch.org/whl/cpu torch==2.13.0" in commands
+    assert "-r requirements/tflite/requirements.txt -c requirements/tflite/constraints.txt" in commands
+    assert "--index-url" not in _dry_run("tflite-setup", tmp_path)
 
 
 def test_lint_installs_only_the_lint_tools_at_the_projects_pins(tmp_path: Path) -> None:

@@ -25,6 +25,9 @@ DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 ALSO_RUNS = {stage: [ROOT / "benchmarks/test_latency.py"] for stage in ("bench", "gate")}
 # train's processes run training/worker.py (launch starts it by module name with train's entry point).
 ALSO_RUNS["train"] = [SRC / "paddy_edge/training/worker.py"]
+# A module that runs another as a script, in a python of its own: the tflite formats' converter runs in
+# .venv-tflite (litert-torch needs an older torch than the pipeline's).
+RUNS_SCRIPT = {SRC / "paddy_edge/formats/tflite_formats.py": SRC / "paddy_edge/formats/tflite_convert.py"}
 
 
 def _module_file(name: str) -> Path | None:
@@ -69,6 +72,10 @@ def imported_files(start: list[Path], checks_params: bool = False) -> set[Path]:
                 if found not in seen:
                     seen.add(found)
                     todo.append(found)
+        script = RUNS_SCRIPT.get(file)
+        if script is not None and script not in seen:
+            seen.add(script)
+            todo.append(script)
     return seen
 
 

@@ -1,12 +1,18 @@
 """Every model format the pipeline makes, in one registry: export, evaluate, bench and gate all read it,
 and adding a format is one entry in a family module's FORMATS (plus its test). The order below is the
-order of every table: eager, the lite model (pytorch_lite's), then the edge formats; the phone runs the
-ExecuTorch program."""
+order of every table: eager, the lite model (pytorch_lite's), then the edge formats (TFLite's last, opt-in);
+the phone runs the ExecuTorch program."""
 
-from paddy_edge.formats import executorch_formats, onnx_formats, openvino_format, torch_formats
+from paddy_edge.formats import (
+    executorch_formats,
+    onnx_formats,
+    openvino_format,
+    tflite_formats,
+    torch_formats,
+)
 from paddy_edge.formats.registry import REGISTRY, ExportSpec, Format, Runner, register, runner
 
-for _family in (torch_formats, onnx_formats, openvino_format, executorch_formats):
+for _family in (torch_formats, onnx_formats, openvino_format, executorch_formats, tflite_formats):
     for _fmt in _family.FORMATS:
         register(_fmt)
 

@@ -51,6 +51,8 @@ class Format:
     twin: str | None = None  # an int8 format's fp32 counterpart, for "x smaller" and "x faster"
     requires: tuple[str, ...] = ()  # importable modules it needs beyond the default install
     companions: tuple[str, ...] = field(default=())  # other files of the format (OpenVINO's .bin)
+    # what else writing it takes beyond the modules, as a problem to show (None: all there)
+    setup_problem: Callable[[], str | None] | None = None
 
     @property
     def files(self) -> tuple[Path, ...]:
@@ -58,6 +60,13 @@ class Format:
 
     def missing_modules(self) -> list[str]:
         return [module for module in self.requires if importlib.util.find_spec(module) is None]
+
+    def writer_problem(self) -> str | None:
+        """Why export cannot write it here (a module, or its converter's environment), or None."""
+        missing = self.missing_modules()
+        if missing:
+            return f"needs {', '.join(missing)}: run `make setup`"
+        return self.setup_problem() if self.setup_problem else None
 
 
 REGISTRY: dict[str, Format] = {}

@@ -170,11 +170,11 @@ def training_batches(
 
 def check_installed(names: list[str]) -> None:
     for fmt in names:
-        missing = formats.REGISTRY[fmt].missing_modules()
-        if missing:
+        problem = formats.REGISTRY[fmt].writer_problem()
+        if problem:
             raise UserError(
-                f"export.formats lists {fmt}, which needs {', '.join(missing)}: run `make setup`, or drop "
-                f"{fmt} from export.formats in params.yaml"
+                f"export.formats lists {fmt}, which {problem}; or drop {fmt} from export.formats in "
+                "params.yaml"
             )
 
 
