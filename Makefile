@@ -18,6 +18,9 @@ $(error TORCH_WHEELS is '$(TORCH_WHEELS)': use default (PyPI, CUDA on Linux) or 
 endif
 TORCH_PINS = $(shell grep -E '^(torch|torchvision)==' requirements/constraints.txt)
 DEVICE_TORCH_PIN = $(shell grep -E '^torch==' requirements/device/requirements.txt)
+# params.yaml's export.formats (a one-line list) names a tflite format: repro and smoke build its converter's
+# venv first (make tflite-setup), here and in CI's pipeline job alike.
+TFLITE_LISTED = $(shell grep -Eqs '^[[:space:]]+formats:[[:space:]]*\[[^]#]*tflite' params.yaml && echo tflite-setup)
 
 .PHONY: help setup lint-setup repro smoke test test-fast lint ci-local ui clean device-setup device-check app-assets \
 	pull-cache push-cache remote-s3 metrics-diff mlflow-server serve
@@ -62,7 +65,7 @@ docs: docs-setup ## Serve the docs site on http://127.0.0.1:DOCS_PORT (default 8
 docs-build: docs-setup ## Build the docs site into site/ with mkdocs build --strict (a broken link fails)
 	mkdocs build --strict
 
-repro: setup ## The real pipeline: Kaggle data -> gated model (needs Kaggle credentials, see README)
+repro: setup $(TFLITE_LISTED) ## The real pipeline: Kaggle data -> gated model (needs Kaggle credentials, see README)
 	dvc repro
 
 # A dvc experiment, not a flag: train.processes is a param, so dvc.lock and `dvc exp show` record how
@@ -72,7 +75,7 @@ NPROC ?= 2
 train-multi: setup ## Train on NPROC processes (default 2; one per GPU): dvc exp run -S train.processes=NPROC
 	dvc exp run train --set-param train.processes=$(NPROC)
 
-smoke: setup ## The whole pipeline offline on generated sample data, in .smoke/ (tracked files untouched)
+smoke: setup $(TFLITE_LISTED) ## The whole pipeline offline on generated sample data, in .smoke/ (tracked files untouched)
 	python -m paddy_edge smoke
 
 # On both cores (pytest-xdist): each test module runs on one worker, so its fixtures are built once; each

@@ -4,10 +4,12 @@ and pins that agree with pyproject.toml and requirements/."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ..helpers import ROOT
@@ -123,3 +125,31 @@ def test_serve_picks_the_real_runs_model_by_its_card_whatever_formats_it_built(t
     (tmp_path / "models/export").mkdir(parents=True)
     (tmp_path / "models/export/model_card.json").write_text("{}")
     assert served_name() == real
+
+
+@pytest.mark.parametrize("target", ["smoke", "repro"])
+def test_listing_a_tflite_format_makes_the_pipeline_build_its_converters_venv(
+    tmp_path: Path, target: str
+) -> None:
+    """The pipeline job of ci.yml runs `make smoke` or `make repro`: no workflow edit when a team opts in."""
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "requirements/tflite").mkdir(parents=True)
+    for name in ("requirements.txt", "constraints.txt"):
+        shutil.copy(ROOT / "requirements/tflite" / name, tmp_path / "requirements/tflite" / name)
+    params = (ROOT / "params.yaml").read_text()
+
+    def plan() -> str:
+        venvs = [f"{name}={tmp_path / name}" for name in VENVS]
+        result = subprocess.run(
+            ["make", "-n", "-o", "setup", target, *venvs], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    (tmp_path / "params.yaml").write_text(params)
+    assert "requirements/tflite" not in plan()
+    listed = yaml.safe_load(params)["export"]["formats"]
+    opted_in = params.replace(f"formats: [{', '.join(listed)}]", f"formats: [{', '.join(listed)}, tflite]")
+    assert opted_in != params
+    (tmp_path / "params.yaml").write_text(opted_in)
+    assert "-r requirements/tflite/requirements.txt" in plan()
