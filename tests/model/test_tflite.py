@@ -23,6 +23,7 @@ from paddy_edge.errors import UserError
 from paddy_edge.formats import tflite_formats
 from paddy_edge.formats.exportable import exportable
 from paddy_edge.model import load_trained
+from paddy_edge.runtime import outputs
 from paddy_edge.stages.export import check_installed
 
 from ..helpers.params import set_params
@@ -162,12 +163,11 @@ def test_the_pipeline_builds_evaluates_benches_and_gates_both_tflite_formats(
     assert checked["runtime"] == f"ai-edge-litert {tflite_check.APP_RUNTIME}"
     assert checked["tflite"]["agreement_with_pipeline"] == 1.0 and "tflite_int8" in checked
 
-    # A broken int8 file: quantized from the trained weights with noise of their own size added.
+    # A broken int8 file: quantized from the trained network with noise of their own size added to its
+    # convolution and linear weights (BatchNorm statistics untouched: a negative variance would be NaN).
     torch.manual_seed(0)
     noisy = {
-        name: weight + torch.randn_like(weight) * weight.std()
-        if weight.is_floating_point() and weight.numel() > 1
-        else weight
+        name: weight + torch.randn_like(weight) * weight.std() if weight.dim() >= 2 else weight
         for name, weight in load_file(str(clone.workspace / paths.WEIGHTS)).items()
     }
     save_file(noisy, str(tmp_path / "noisy.safetensors"))
@@ -177,7 +177,11 @@ def test_the_pipeline_builds_evaluates_benches_and_gates_both_tflite_formats(
     export_spec = formats.ExportSpec(spec, {}, 17)
     for name in ("tflite", "tflite_int8"):
         formats.REGISTRY[name].write(network, export_spec, scratch / formats.REGISTRY[name].file.name)
-    shutil.copy(scratch / "model.int8.tflite", clone.workspace / paths.EXPORTED / "model.int8.tflite")
+    broken = clone.workspace / paths.EXPORTED / "model.int8.tflite"
+    shutil.copy(scratch / broken.name, broken)
+    card["files"][broken.name] = {"bytes": broken.stat().st_size, "sha256": outputs.sha256(broken)}
+    card["formats"]["tflite_int8"]["bytes"] = broken.stat().st_size  # as if export had written it
+    (clone.workspace / paths.MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
     returncode, report = _gate(clone)
     assert returncode == 1
     failed = {check["format"] for check in report["checks"] if not check["passed"]}
