@@ -153,11 +153,11 @@ def main_executorch(root: Path, min_agreement: float) -> int:
     report["phone"] = name
     (root / paths.DEVICE_EXECUTORCH_REPORT).write_text(json.dumps(report, indent=2))
     print(f"executorch {report['executorch_version']} runtime, {report['images']} validation photos")
-    for name in ("executorch", "executorch_int8"):
-        if name in report:
-            row = report[name]
+    for program in ("executorch", "executorch_int8"):
+        if program in report:
+            row = report[program]
             print(
-                f"{name:<20}agree w/ pipeline {row['agreement_with_pipeline']:.4f}  "
+                f"{program:<20}agree w/ pipeline {row['agreement_with_pipeline']:.4f}  "
                 f"accuracy {row['accuracy']:.4f}  {row['median_ms_here']:.2f} ms here"
             )
     if report[name]["agreement_with_pipeline"] < min_agreement:
