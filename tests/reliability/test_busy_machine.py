@@ -38,8 +38,13 @@ def _ratio_check(clone: Pipeline) -> dict:
     return next(check for check in gate["checks"] if check["name"] == RATIO_CHECK)
 
 
-class FiveTimesTheWork(torch.nn.Module):
-    """The same answers as the trained network, at five times its cost: a phone model that got slower."""
+# The phone's program (ExecuTorch) runs the smoke model in 0.26-0.43x eager's time: five times its work
+# sat at 1.3x eager, under the 1.5 gate (measured with a busy loop on each core). Fifteen is 4x or more.
+TIMES_THE_WORK = 15
+
+
+class SlowerPhoneModel(torch.nn.Module):
+    """The same answers as the trained network at TIMES_THE_WORK its cost: a phone model that got slower."""
 
     def __init__(self, network: torch.nn.Module) -> None:
         super().__init__()
@@ -47,7 +52,7 @@ class FiveTimesTheWork(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.network(x)
-        for extra in range(1, 5):  # other inputs, or TorchScript's freezing would merge the five calls
+        for extra in range(1, TIMES_THE_WORK):  # other inputs, or the compiler would merge the calls
             logits = logits + 0.0 * self.network(x + extra)
         return logits
 
@@ -57,7 +62,7 @@ def _slow_phone_model(workspace: Path) -> None:
     card = json.loads((workspace / paths.MODEL_CARD).read_text())
     model = ModelSpec(spec.arch, spec.labels, spec.image_size, spec.mean, spec.std)
     program = workspace / paths.PHONE_MODEL
-    _write_executorch(FiveTimesTheWork(network).eval(), ExportSpec(model, card, 17), program)
+    _write_executorch(SlowerPhoneModel(network).eval(), ExportSpec(model, card, 17), program)
     # as export records what it wrote: the gate judges only files the card vouches for
     card["files"][program.name] = {"bytes": program.stat().st_size, "sha256": outputs.sha256(program)}
     card["phone"]["sha256"] = card["files"][program.name]["sha256"]
