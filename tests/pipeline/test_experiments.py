@@ -22,7 +22,7 @@ ARCHS = ("edgenext_xx_small", "mobilenetv3_small_050")
 # The smoke profile, shorter: two epochs at 64 px, the app's format only, gates every run passes.
 SWEEP_OVERLAY = {
     "train": {"epochs": 2, "image_size": 64},
-    "export": {"formats": ["lite", "onnx"]},
+    "export": {"formats": ["executorch", "onnx"]},
     "bench": {"rounds": 3, "warmup_rounds": 1},
     "gates": {
         "min_accuracy": 0.0,

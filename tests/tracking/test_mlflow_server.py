@@ -47,7 +47,7 @@ def test_the_pipeline_logs_runs_artifacts_and_aliases_to_make_mlflow_server(
     set_params(
         clone.workspace,
         train={"epochs": 2},
-        export={"formats": ["lite", "onnx"]},
+        export={"formats": ["executorch", "onnx"]},
         gates={"min_accuracy": 0.0, "max_accuracy_drop": 1.0, "min_agreement": 0.0},
     )
     clone.env["MLFLOW_TRACKING_URI"] = server.url
@@ -63,14 +63,14 @@ def test_the_pipeline_logs_runs_artifacts_and_aliases_to_make_mlflow_server(
     run = runs[0]
     assert run.info.status == "FINISHED" and run.data.tags["gate"] == "passed"
     assert run.data.params["train.epochs"] == "2"
-    assert {"accuracy.lite", "accuracy.onnx", "gate.passed"} <= set(run.data.metrics)
+    assert {"accuracy.executorch", "accuracy.onnx", "gate.passed"} <= set(run.data.metrics)
     # Artifacts went through the server (mlflow-artifacts:/...), into its folder, not the client's.
     assert run.info.artifact_uri.startswith("mlflow-artifacts:")
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
-    assert {"model/model.ptl", "model/model_card.json", "model/labels.txt"} <= logged
-    fetched = Path(client.download_artifacts(run.info.run_id, "model/model.ptl", str(tmp_path / "dl")))
-    assert _sha256(fetched) == _sha256(clone.workspace / "models/export/model.ptl")
-    assert list((server.folder / "artifacts").rglob("model.ptl"))
+    assert {"model/model.pte", "model/model_card.json", "model/labels.txt"} <= logged
+    fetched = Path(client.download_artifacts(run.info.run_id, "model/model.pte", str(tmp_path / "dl")))
+    assert _sha256(fetched) == _sha256(clone.workspace / "models/export/model.pte")
+    assert list((server.folder / "artifacts").rglob("model.pte"))
     assert not (clone.workspace / "mlartifacts").exists() and not (clone.workspace / "mlflow.db").exists()
     # The registry on the server: the gated version is candidate and, as the first, champion.
     for alias in ("candidate", "champion"):

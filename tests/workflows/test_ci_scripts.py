@@ -64,7 +64,7 @@ def test_report_shows_everything_a_reviewer_decides_on(pipeline: Pipeline, tmp_p
 
     assert body.startswith(ci_report.MARKER)
     gates, diff, formats, per_class, confusion = sections[1:]
-    assert gates.startswith("Gates\n**All gates passed.**") and "| accuracy (lite) |" in gates
+    assert gates.startswith("Gates\n**All gates passed.**") and "| accuracy (executorch) |" in gates
     assert "| latency ratio" not in gates  # the tests turn both latency gates off
     assert "| eval.json | accuracy.lite |" in diff and "| +0.05 | ↑ 🟢 |" in diff
     assert "other metric(s) equal main's" in diff and "per_class." not in diff
