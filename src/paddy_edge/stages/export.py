@@ -227,9 +227,11 @@ def run(params: Params) -> None:
         mlflow.log_metrics({f"export_seconds.{fmt}": value for fmt, value in seconds.items()})
         mlflow_runs.log_settings(params, "export", "evaluate.resample", "mlflow.registered_model")
         mlflow.log_artifacts(str(paths.EXPORTED), "model")
-        mlflow.set_tag("export.mobile_optimized", str(card["mobile_optimized"]).lower())
+        if "mobile_optimized" in card:  # the lite model's fact: only where lite is built
+            mlflow.set_tag("export.mobile_optimized", str(card["mobile_optimized"]).lower())
         mlflow.log_metrics({f"size_mb.{fmt}": built["bytes"] / 1e6 for fmt, built in card["formats"].items()})
     built = ", ".join(
         f"{fmt} {info['bytes'] / 1e6:.2f} MB in {seconds[fmt]:.1f} s" for fmt, info in card["formats"].items()
     )
-    print(f"Exported to {paths.EXPORTED}: {built}; mobile_optimized={card['mobile_optimized']}")
+    lite = f"; mobile_optimized={card['mobile_optimized']}" if "mobile_optimized" in card else ""
+    print(f"Exported to {paths.EXPORTED}: {built}{lite}")
