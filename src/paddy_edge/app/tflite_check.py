@@ -57,7 +57,7 @@ def check(root: Path) -> dict:
         report[name] = {
             "agreement_with_pipeline": float((top1 == pipeline_top1).mean()),
             "accuracy": float((top1 == truth).mean()),
-            "median_ms_here": round(_latency_ms(lambda x, run=run: run(x), inputs[:1]), 3),
+            "median_ms_here": round(_latency_ms(run, inputs[:1]), 3),
         }
     return report
 
