@@ -33,6 +33,7 @@ STDLIB_ONLY = [
     "paddy_edge.ci.github_standin",
     "paddy_edge.ci.github",
     "paddy_edge.ci.local",
+    "paddy_edge.ci.act_folders",
     "paddy_edge.app.page_alignment",
     "paddy_edge.pte",
     "paddy_edge.tflite_file",

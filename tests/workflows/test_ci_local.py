@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from paddy_edge.ci import local
+from paddy_edge.ci import act_folders, local
 from paddy_edge.errors import UserError
 
 from ..helpers import ROOT
@@ -107,3 +107,42 @@ def test_ci_local_runs_the_lint_job_green_in_a_new_clone(clone: Path, tmp_path: 
     assert event["repository"]["full_name"] == REPOSITORY
     # setup-python's pip cache went through act's cache server into the state folder
     assert any((tmp_path / "cache").iterdir())
+
+
+def test_a_failed_jobs_copy_is_kept_and_named_and_the_next_run_removes_it(tmp_path: Path) -> None:
+    """act keeps a failed job's working copy (a pipeline job's holds over 10 GB of venvs); left to pile
+    up, four failed legs of the scenario filled this machine's disk."""
+    repo = tmp_path / "repo"
+    (repo / ".github/workflows").mkdir(parents=True)
+    (repo / ".github/workflows/ci.yml").write_text(
+        "on: [push, pull_request]\n"
+        "jobs:\n"
+        "  broken:\n"
+        "    runs-on: ubuntu-latest\n"
+        "    steps:\n"
+        "      - run: head -c 3000000 /dev/urandom > venv-like && exit 3\n"
+        "  fine:\n"
+        "    runs-on: ubuntu-latest\n"
+        "    steps:\n"
+        "      - run: echo ok > made-here\n"
+    )
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "remote", "add", "origin", f"https://github.com/{REPOSITORY}.git")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "a workflow")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    state = tmp_path / "state"
+
+    failed = _ci_local(repo, env, "--state", str(state), "--job", "broken", "--job", "fine")
+    assert failed.returncode == 1, failed.stdout[-3000:] + failed.stderr
+    kept = act_folders.job_copies(state / "runner")
+    assert len(kept) == 1, f"the failed job's copy, and only it, stays: {kept}"
+    (copy,) = kept
+    assert (copy / "hostexecutor/venv-like").stat().st_size == 3_000_000
+    assert f"ci-local: broken's working copy is kept in {copy / 'hostexecutor'} (3.0 MB)" in failed.stderr
+    assert "ci-local: failed: broken\n" in failed.stderr
+
+    passed = _ci_local(repo, env, "--state", str(state), "--job", "fine")
+    assert passed.returncode == 0, passed.stdout[-3000:] + passed.stderr
+    assert not copy.exists() and act_folders.job_copies(state / "runner") == set()

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from paddy_edge.app.app_assets import APP_ASSETS
-from paddy_edge.ci import report
+from paddy_edge.ci import act_folders, report
 from paddy_edge.ci.github_standin import BOT, GitHubStandIn
 
 from ..helpers import ROOT
@@ -141,6 +141,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory):
     (base / "logs").mkdir()
     with GitHubStandIn() as api:
         yield Scenario(repo, base / "act", base / "logs", base / "mlflow.db", api)
+    # a failed leg's copy holds its venvs (over 10 GB); what it showed is in its log under logs/
+    act_folders.remove_job_copies(base / "act" / "runner")
 
 
 def _saved(log: str) -> set[str]:

@@ -1,6 +1,8 @@
 """`make ci-local`: the workflows' jobs on this machine, under act (nektos/act), before you push.
 
-Each job runs on this machine (act's self-hosted platform: no Docker) in a fresh copy of the checkout.
+Each job runs on this machine (act's self-hosted platform: no Docker) in a fresh copy of the checkout,
+under `.act/runner/`. act removes a job's copy when the job passes and keeps a failed one's, with the
+venvs it built (a pipeline job's is over 10 GB), for you to look into; the next run removes it.
 act's cache server and artifact server listen on 127.0.0.1 and keep their files in `.act/` (git-ignored),
 so a run restores what an earlier run saved, as on GitHub: a pull request after a push to main finds
 main's baseline and DVC cache. A pull request's report comment goes to a stand-in for GitHub's REST API
@@ -18,16 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import socket
 import subprocess
 import sys
-import venv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from paddy_edge.ci.act_folders import job_copies, remove_job_copies, size, tool_cache
 from paddy_edge.ci.github_standin import GitHubStandIn
 from paddy_edge.errors import UserError, exit_code
 
@@ -58,6 +59,11 @@ class Run:
     @property
     def folder(self) -> Path:
         return self.state or self.root / ".act"
+
+    @property
+    def runner(self) -> Path:
+        """act's action cache: the actions it fetched, and a folder per job holding its working copy."""
+        return self.folder / "runner"
 
 
 def git(root: Path, *args: str) -> str:
@@ -102,19 +108,6 @@ def local_actions(root: Path, actions_dir: Path) -> tuple[list[str], list[str]]:
         else:
             missing.append(f"{repo}@{sha}")
     return flags, missing
-
-
-def tool_cache(folder: Path) -> Path:
-    """A tool cache in which actions/setup-python finds this interpreter's version (a venv of it), so
-    the jobs need no Python download. The interpreter must be the version the workflows ask for."""
-    version = platform.python_version()
-    python = folder / "Python" / version / "x64"
-    complete = python.with_name("x64.complete")
-    if not complete.is_file():
-        shutil.rmtree(python, ignore_errors=True)
-        venv.create(python, with_pip=True, symlinks=True)
-        complete.touch()
-    return folder
 
 
 def event_payload(run: Run, repo: str) -> dict:
@@ -163,6 +156,8 @@ def act_command(run: Run, repo: str, event_file: Path, api_url: str, job: str = 
         str(event_file),
         "-P",
         "ubuntu-latest=-self-hosted",
+        "--action-cache-path",
+        str(run.runner),
         "--cache-server-addr",
         "127.0.0.1",
         "--cache-server-path",
@@ -210,13 +205,21 @@ def execute(run: Run) -> int:
     if run.actions_dir and (without := local_actions(run.root, run.actions_dir)[1]):
         print(f"ci-local: no copy in {run.actions_dir} of {', '.join(without)}", file=sys.stderr)
     env = {**os.environ, "GITHUB_TOKEN": os.environ.get("GITHUB_TOKEN") or STAND_IN_TOKEN}
+    remove_job_copies(run.runner)  # an earlier run's failed jobs: what they showed is in that run's log
     with GitHubStandIn(run.folder / "comments") as stand_in:
         api_url = run.api_url or stand_in.url
         failed = []
         for job in run.jobs or [""]:  # one job after the other, as a runner with one slot takes them
             command = act_command(run, repo, event_file, api_url, job)
+            before = job_copies(run.runner)
             if subprocess.run(command, cwd=run.root, env=env).returncode != 0:
                 failed.append(job or "a job")
+                for copy in sorted(job_copies(run.runner) - before):
+                    print(
+                        f"ci-local: {job or 'the failed job'}'s working copy is kept in "
+                        f"{copy / 'hostexecutor'} ({size(copy)}); the next ci-local run removes it",
+                        file=sys.stderr,
+                    )
         if run.event == "pull_request" and stand_in.comments.of(repo, run.pr):
             name = f"{repo.replace('/', '-')}-pr-{run.pr}.md"
             print(f"ci-local: PR #{run.pr}'s report comment is {run.folder / 'comments' / name}")
