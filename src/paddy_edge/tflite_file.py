@@ -4,12 +4,17 @@ The interpreter does not verify the flatbuffer it maps: a truncated file ends th
 SIGSEGV instead of raising, so a damaged file is refused here first. A .tflite is a flatbuffer whose
 file identifier (bytes 4 to 8) is "TFL3"; every table and vector the interpreter reads (each subgraph's
 tensors, inputs, outputs and operators, and each weight buffer, inside the file or after it by offset
-and size) must lie within the file. The schema is LiteRT's own (ai_edge_litert.schema_py_generated)."""
+and size) must lie within the file. The schema is LiteRT's own (ai_edge_litert.schema_py_generated).
+
+`photo_runner` opens a verified file in LiteRT's interpreter, as evaluate, bench and device-check run it:
+one photo at a time, as the app does. Standard library only at import: LiteRT and numpy load on use."""
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 IDENTIFIER = b"TFL3"
 
@@ -46,3 +51,21 @@ def problem(file: Path) -> str:
     except (struct.error, IndexError, ValueError, TypeError):
         return "truncated or damaged: its flatbuffer reads past the end of the file"
     return ""
+
+
+def photo_runner(file: Path, threads: int | None = None) -> Callable[[Any], Any]:
+    """A function from one (1, C, H, W) float32 photo to its logits, in LiteRT's interpreter on `file`,
+    which `problem` must have passed (LiteRT maps the file unverified)."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(file), num_threads=threads)
+    interpreter.allocate_tensors()
+    (given,), (answer,) = interpreter.get_input_details(), interpreter.get_output_details()
+
+    def run(photo: np.ndarray) -> np.ndarray:
+        interpreter.set_tensor(given["index"], np.ascontiguousarray(photo, np.float32))
+        interpreter.invoke()
+        return interpreter.get_tensor(answer["index"]).copy()
+
+    return run

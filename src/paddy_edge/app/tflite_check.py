@@ -24,26 +24,11 @@ REPORT = paths.REPORTS / "device_check_tflite.json"
 
 
 def _interpreter(file: Path):
-    from ai_edge_litert.interpreter import Interpreter
-
     damage = tflite_file.problem(file)  # before LiteRT, which maps the file unverified
     if damage:
         raise DamagedModel(f"{file} is {damage}. Run dvc repro export --force, then make device-check again")
-
-    def load():
-        interpreter = Interpreter(model_path=str(file))
-        interpreter.allocate_tensors()
-        return interpreter
-
-    interpreter = _load(file, f"{RUNTIME} {importlib.metadata.version(RUNTIME)}", load)
-    (given,), (answer,) = interpreter.get_input_details(), interpreter.get_output_details()
-
-    def run(photo: np.ndarray) -> np.ndarray:
-        interpreter.set_tensor(given["index"], np.ascontiguousarray(photo, np.float32))
-        interpreter.invoke()
-        return interpreter.get_tensor(answer["index"]).copy()
-
-    return run
+    runtime = f"{RUNTIME} {importlib.metadata.version(RUNTIME)}"
+    return _load(file, runtime, lambda: tflite_file.photo_runner(file))
 
 
 def check(root: Path) -> dict:

@@ -88,24 +88,11 @@ def _write_tflite_int8(network: torch.nn.Module, spec: ExportSpec, target: Path)
 
 
 def _load_tflite(file: Path, threads: int) -> Runner:
-    from ai_edge_litert.interpreter import Interpreter
-
     damage = tflite_file.problem(file)
     if damage:  # before the interpreter: it maps the file unverified and crashes on a truncated one
         raise UserError(f"{file} is {damage}. Run dvc repro export --force (or copy the whole folder again)")
-    interpreter = Interpreter(model_path=str(file), num_threads=threads or None)
-    interpreter.allocate_tensors()
-    (given,), (answer,) = interpreter.get_input_details(), interpreter.get_output_details()
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        logits = []
-        for photo in batch:
-            interpreter.set_tensor(given["index"], np.ascontiguousarray(photo[None], np.float32))
-            interpreter.invoke()
-            logits.append(interpreter.get_tensor(answer["index"]).copy())
-        return np.concatenate(logits)
-
-    return run
+    run_photo = tflite_file.photo_runner(file, threads or None)
+    return lambda batch: np.concatenate([run_photo(photo[None]) for photo in batch])
 
 
 TFLITE = paths.EXPORTED / "model.tflite"
