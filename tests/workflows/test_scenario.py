@@ -49,6 +49,7 @@ needs_actions = pytest.mark.skipif(
 )
 pytestmark = [pytest.mark.slow, needs_actions]
 REPOSITORY = "acme/paddy-edge"
+DEVICE_CHECK = "Success - Main Model runs in the app's runtime (ExecuTorch)"  # ci.yml: continue-on-error
 SECTIONS = ("### Gates", "### Metrics against main", "### Formats", "### Per class", "### Confusion matrix")
 
 
@@ -160,6 +161,7 @@ def test_a_pull_request_gets_its_gates_and_report_comment(scenario: Scenario) ->
         "1-pull-request", "--event", "pull_request", "--pr", "1", "--job", "lint", "--job", "pipeline"
     )
     assert "Job succeeded" in log and "ruff check" in log
+    assert DEVICE_CHECK in log, "the app's runtime did not give the pipeline's answers"
     body = scenario.comment(1)
     assert body.startswith(report.MARKER) and all(section in body for section in SECTIONS)
     assert "**All gates passed.**" in body and "No baseline from main yet" in body
@@ -218,6 +220,7 @@ def test_a_tag_releases_mains_gated_smoke_model_without_retraining(
     assert any(key.startswith("gated-smoke-") for key in restored), restored
     assert any(key.startswith("dvc-smoke-") for key in restored), "main's DVC cache was not restored"
     assert "Running stage 'train'" not in log and "holds exactly the model files main gated" in log
+    assert DEVICE_CHECK in log
     assert scenario.versions() == before, "the release registered the model again"
 
     # The apk job's first step, on the artifact the model job uploaded.
