@@ -86,10 +86,13 @@ def test_lint_installs_only_the_lint_tools_at_the_projects_pins(tmp_path: Path) 
     assert all(dev[name] == tree[name] == version for name, version in lint.items())
 
 
-def test_dependabot_leaves_the_apps_torch_and_its_cuda_wheels_alone_and_groups_updates() -> None:
+def test_dependabot_leaves_the_pinned_torches_and_their_cuda_wheels_alone_and_groups_updates() -> None:
     updates = yaml.safe_load((ROOT / ".github/dependabot.yml").read_text())["updates"]
     pip = {u["directory"]: u for u in updates if u["package-ecosystem"] == "pip"}
-    assert set(pip) == {"/", "/requirements/device"}
+    assert set(pip) == {"/", "/requirements/device", "/requirements/tflite"}
+    # litert-torch caps torch (0.10.0: torch < 2.15): the converter's torch moves with it, by hand
+    assert {i["dependency-name"] for i in pip["/requirements/tflite"]["ignore"]} == {"torch"}
+    assert (ROOT / "requirements/tflite/requirements.txt").is_file()
     # torch 2.1.0's CUDA build pins triton and the nvidia-* wheels exactly: a bump of one breaks the venv
     ignored = {i["dependency-name"] for i in pip["/requirements/device"]["ignore"]}
     assert ignored == {"torch", "numpy", "triton", "nvidia-*"}

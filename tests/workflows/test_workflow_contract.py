@@ -152,6 +152,7 @@ def test_dependabot_keeps_actions_python_dart_and_gradle_current() -> None:
         ("github-actions", "/"),
         ("pip", "/"),
         ("pip", "/requirements/device"),
+        ("pip", "/requirements/tflite"),
         ("pub", "/flutter_app"),
         ("gradle", "/flutter_app/android"),
     }
