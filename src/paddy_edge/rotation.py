@@ -162,18 +162,36 @@ def per_pass(raw: dict, stat: str = "median") -> dict[str, list[float]]:
 
 
 def figures(raw: dict) -> dict[str, dict[str, float]]:
-    """{format: median_ms (best pass), spread_pct (slowest pass over the best), ratio_to_eager (its
-    fastest run over eager's, in the same rotation), passes}."""
+    """{format: median_ms (best pass), spread_pct (slowest pass over the best), fastest_ms (its fastest
+    run), ratio_to_eager (its fastest run over eager's, in the same rotation), passes}."""
     medians, fastest = per_pass(raw, "median"), per_pass(raw, "min")
     eager = fastest.get("eager")
     result = {}
     for fmt, ms in medians.items():
         best = min(ms)
         row = {"median_ms": round(best, 3), "spread_pct": round((max(ms) / best - 1) * 100, 1)}
+        row["fastest_ms"] = round(min(fastest[fmt]), 3)
         if eager and len(eager) == len(ms):
             row["ratio_to_eager"] = round(min(fastest[fmt]) / min(eager), 3)
         row["passes"] = len(ms)
         result[fmt] = row
+    return result
+
+
+def pooled(*measurements: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """The figures of eager and other formats from several rotations on this machine, taken as one: each
+    format's fastest run and best pass over all of them. Load only adds time, so more runs bring each
+    format nearer its cost; a verdict of the last rotation alone is flipped by load on eager's turns."""
+    result = {}
+    for fmt in measurements[-1]:
+        rows = [measured[fmt] for measured in measurements]
+        result[fmt] = {
+            "median_ms": min(row["median_ms"] for row in rows),
+            "fastest_ms": min(row["fastest_ms"] for row in rows),
+            "passes": sum(row["passes"] for row in rows),
+        }
+    for row in result.values():
+        row["ratio_to_eager"] = round(row["fastest_ms"] / result["eager"]["fastest_ms"], 3)
     return result
 
 

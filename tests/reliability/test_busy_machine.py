@@ -101,7 +101,10 @@ def test_a_really_slower_phone_model_fails_the_ratio_gate_on_a_busy_machine(
     assert gate.returncode == 1, gate.stdout[-3000:] + gate.stderr[-3000:]
     assert not _ratio_check(clone)["passed"]
     report = json.loads((clone.workspace / paths.GATE_REPORT).read_text())
-    assert set(report["remeasured"]) == {"bench", "again"}  # measured twice before it failed
+    remeasured = report["remeasured"]
+    assert set(remeasured) == {"bench", "again", "both"}  # measured twice before it failed
+    # judged on both rotations as one: load on eager's turns of the second alone passed it (0.76x)
+    assert _ratio_check(clone)["value"] == remeasured["both"]["executorch"]["ratio_to_eager"]
     out = " ".join(gate.stdout.split())
     assert "Timing eager and executorch again" in out and "measured twice" in out
     assert f"`dvc repro -f -s bench gate` in {clone.workspace}" in out
@@ -130,3 +133,4 @@ def test_figures_a_burst_of_load_spoiled_are_measured_again_before_the_gate_fail
     remeasured = json.loads((clone.workspace / paths.GATE_REPORT).read_text())["remeasured"]
     assert remeasured["bench"]["executorch"]["ratio_to_eager"] == 4.946
     assert remeasured["again"]["executorch"]["ratio_to_eager"] < 1.5
+    assert _ratio_check(clone)["value"] == remeasured["both"]["executorch"]["ratio_to_eager"] < 1.5
